@@ -1,0 +1,1 @@
+/* placeholder */ typedef int osh_placeholder_drivers;
