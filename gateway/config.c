@@ -1,1 +1,0 @@
-/* placeholder */ typedef int osh_placeholder_config;
