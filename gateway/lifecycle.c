@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define OSH_SVC "/openshell.v1.OpenShell/"
@@ -64,6 +65,24 @@ struct lc_watcher {
 	osh_lifecycle *lc;
 };
 
+/* When a start was requested, per sandbox: snapshots describing an exit
+ * from before that moment are stale (the stop that preceded the start). */
+struct lc_fence {
+	char id[64];
+	int64_t since_ms;
+	struct lc_fence *next;
+};
+
+/* The last few platform events of a sandbox, for WatchSandbox.event_tail. */
+#define LC_EVENT_TAIL 16
+struct lc_events {
+	char id[64];
+	uint8_t *ev[LC_EVENT_TAIL]; /* framed SandboxStreamEvent bytes */
+	size_t len[LC_EVENT_TAIL];
+	unsigned n, next_slot;
+	struct lc_events *next;
+};
+
 struct lc_reconciler {
 	osh_lifecycle *lc;
 	osh_driver *driver;
@@ -80,6 +99,11 @@ struct osh_lifecycle {
 
 	pthread_mutex_t hub_mu;
 	struct lc_watcher *watchers;
+
+	struct lc_events *events; /* guarded by hub_mu */
+
+	pthread_mutex_t fence_mu;
+	struct lc_fence *fences;
 
 	pthread_mutex_t stop_mu;
 	pthread_cond_t stop_cond;
@@ -126,6 +150,95 @@ static void lc_set_str(char **dst, const char *v)
 	if (*dst && *dst != protobuf_c_empty_string)
 		free(*dst);
 	*dst = strdup(v ? v : "");
+}
+
+/* RFC 3339 UTC time ("2026-11-29T16:50:48.685Z", any fraction) to ms;
+ * -1 when it does not parse. */
+static int64_t lc_parse_time_ms(const char *s)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	int n = 0;
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	int64_t ms = (int64_t)timegm(&tm) * 1000;
+	const char *p = s + n;
+	if (*p == '.') {
+		int64_t scale = 100;
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			ms += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	return ms;
+}
+
+static void lc_fence_set(osh_lifecycle *lc, const char *id, int64_t since_ms)
+{
+	pthread_mutex_lock(&lc->fence_mu);
+	struct lc_fence *f;
+	for (f = lc->fences; f; f = f->next)
+		if (strcmp(f->id, id) == 0)
+			break;
+	if (!f && (f = calloc(1, sizeof(*f)))) {
+		snprintf(f->id, sizeof(f->id), "%s", id);
+		f->next = lc->fences;
+		lc->fences = f;
+	}
+	if (f)
+		f->since_ms = since_ms;
+	pthread_mutex_unlock(&lc->fence_mu);
+}
+
+static int64_t lc_fence_get(osh_lifecycle *lc, const char *id)
+{
+	int64_t v = -1;
+	pthread_mutex_lock(&lc->fence_mu);
+	for (struct lc_fence *f = lc->fences; f; f = f->next)
+		if (strcmp(f->id, id) == 0)
+			v = f->since_ms;
+	pthread_mutex_unlock(&lc->fence_mu);
+	return v;
+}
+
+static void lc_fence_clear(osh_lifecycle *lc, const char *id)
+{
+	pthread_mutex_lock(&lc->fence_mu);
+	for (struct lc_fence **p = &lc->fences; *p; p = &(*p)->next) {
+		if (strcmp((*p)->id, id) == 0) {
+			struct lc_fence *f = *p;
+			*p = f->next;
+			free(f);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lc->fence_mu);
+}
+
+/* A snapshot that would end a STARTING sandbox in ERROR but describes the
+ * stop that came before the start request (its Ready condition changed
+ * before the request) is stale. Without a usable time, a plain stop
+ * (ContainerStopped) is taken as stale too. */
+static int lc_snapshot_is_stale(osh_lifecycle *lc, const Sandbox *sb,
+				const Openshell__Compute__V1__DriverSandbox *ds)
+{
+	if (lc_phase(sb) != PH(STARTING) || !ds->status ||
+	    osh_phase_from_driver_status(ds->status) != PH(ERROR))
+		return 0;
+	const Openshell__Compute__V1__DriverCondition *ready = NULL;
+	for (size_t i = 0; i < ds->status->n_conditions && !ready; i++)
+		if (strcmp(ds->status->conditions[i]->type, "Ready") == 0)
+			ready = ds->status->conditions[i];
+	if (!ready)
+		return 0;
+	int64_t since = lc_fence_get(lc, sb->metadata->id);
+	int64_t when = lc_parse_time_ms(ready->last_transition_time);
+	if (since >= 0 && when >= 0)
+		return when < since;
+	return strcasecmp(ready->reason, "ContainerStopped") == 0;
 }
 
 /* Wire framing: a length-delimited field (tag byte) around bytes.
@@ -282,10 +395,42 @@ static void lc_publish(osh_lifecycle *lc, const char *id, const uint8_t *payload
 	pthread_mutex_unlock(&lc->hub_mu);
 }
 
-/* The sandbox is gone: its streams end. */
+static void lc_events_free(struct lc_events *e)
+{
+	for (unsigned i = 0; i < LC_EVENT_TAIL; i++)
+		free(e->ev[i]);
+	free(e);
+}
+
+/* hub_mu held. */
+static struct lc_events *lc_events_find_locked(osh_lifecycle *lc, const char *id, int create)
+{
+	for (struct lc_events *e = lc->events; e; e = e->next)
+		if (strcmp(e->id, id) == 0)
+			return e;
+	if (!create)
+		return NULL;
+	struct lc_events *e = calloc(1, sizeof(*e));
+	if (e) {
+		snprintf(e->id, sizeof(e->id), "%s", id);
+		e->next = lc->events;
+		lc->events = e;
+	}
+	return e;
+}
+
+/* The sandbox is gone: its streams end, its event tail goes. */
 static void lc_publish_gone(osh_lifecycle *lc, const char *id)
 {
 	pthread_mutex_lock(&lc->hub_mu);
+	for (struct lc_events **p = &lc->events; *p; p = &(*p)->next) {
+		if (strcmp((*p)->id, id) == 0) {
+			struct lc_events *e = *p;
+			*p = e->next;
+			lc_events_free(e);
+			break;
+		}
+	}
 	for (struct lc_watcher *w = lc->watchers; w; w = w->next)
 		if (strcmp(w->id, id) == 0)
 			lc_watcher_end_locked(w, GRPC_STATUS_OK, NULL);
@@ -303,6 +448,21 @@ static void lc_publish_event(osh_lifecycle *lc, const char *id, const uint8_t *e
 	for (struct lc_watcher *w = lc->watchers; w; w = w->next)
 		if (!w->ended && strcmp(w->id, id) == 0)
 			osh_call_send(w->call, buf, n);
+	/* Kept for event_tail only while the store knows the sandbox. */
+	struct lc_events *e = NULL;
+	osh_object *o = NULL;
+	if (osh_store_get(lc->store, id, &o) == OSH_STORE_OK)
+		e = lc_events_find_locked(lc, id, 1);
+	osh_object_free(o);
+	if (e) {
+		free(e->ev[e->next_slot]);
+		e->ev[e->next_slot] = buf;
+		e->len[e->next_slot] = n;
+		e->next_slot = (e->next_slot + 1) % LC_EVENT_TAIL;
+		if (e->n < LC_EVENT_TAIL)
+			e->n++;
+		buf = NULL;
+	}
 	pthread_mutex_unlock(&lc->hub_mu);
 	free(buf);
 }
@@ -330,6 +490,7 @@ static int lc_write(osh_lifecycle *lc, osh_object *o, Sandbox *sb)
 static int lc_remove(osh_lifecycle *lc, const char *id)
 {
 	int rc = osh_store_delete(lc->store, id, 0);
+	lc_fence_clear(lc, id);
 	if (rc == OSH_STORE_OK)
 		osh_info("sandbox %s removed from the store", id);
 	lc_publish_gone(lc, id);
@@ -735,6 +896,7 @@ static void lc_lifecycle_op(osh_call *call, osh_lifecycle *lc, enum lc_op op, co
 			goto unlock;
 		}
 		lc_set_phase(sb, PH(STARTING));
+		lc_fence_set(lc, id, lc_now_ms());
 		sb->status->opt_exit_code_case = OPENSHELL__V1__SANDBOX_STATUS__OPT_EXIT_CODE__NOT_SET;
 		osh_sandbox_set_condition(sb, "Ready", "False", "Starting", "Sandbox start requested");
 	} else {
@@ -884,8 +1046,22 @@ static void lc_watch(osh_call *call, void *ud)
 	w->next = lc->watchers;
 	lc->watchers = w;
 	Sandbox *sb = lc_unpack(o);
-	lc_send_sandbox_locked(w, o->payload, o->payload_len, sb ? lc_phase(sb) : PH(UNKNOWN));
+	Phase ph = sb ? lc_phase(sb) : PH(UNKNOWN);
 	lc_sandbox_free(sb);
+	/* Snapshot, then the buffered platform events, then live. */
+	w->stop_on_terminal = 0;
+	lc_send_sandbox_locked(w, o->payload, o->payload_len, ph);
+	struct lc_events *e = lc_events_find_locked(lc, req->id, 0);
+	if (e && req->event_tail) {
+		unsigned k = req->event_tail < e->n ? req->event_tail : e->n;
+		for (unsigned i = 0; i < k; i++) {
+			unsigned slot = (e->next_slot + LC_EVENT_TAIL - k + i) % LC_EVENT_TAIL;
+			osh_call_send(call, e->ev[slot], e->len[slot]);
+		}
+	}
+	w->stop_on_terminal = req->stop_on_terminal;
+	if (w->stop_on_terminal && ph == PH(READY))
+		lc_watcher_end_locked(w, GRPC_STATUS_OK, NULL);
 	pthread_mutex_unlock(&lc->hub_mu);
 	osh_object_free(o);
 	/* The watcher keeps the handler's reference until the call closes. */
@@ -910,10 +1086,16 @@ static void lc_apply_snapshot(osh_lifecycle *lc, const Openshell__Compute__V1__D
 	if (!sb)
 		goto unlock;
 	Phase before = lc_phase(sb);
+	if (lc_snapshot_is_stale(lc, sb, ds)) {
+		osh_debug("sandbox %s: ignoring a snapshot from before the start request", ds->id);
+		goto unlock;
+	}
 	if (osh_sandbox_apply_driver_snapshot(sb, ds)) {
 		if (lc_write(lc, o, sb) == OSH_STORE_OK && before != lc_phase(sb))
 			osh_info("sandbox %s/%s: %s -> %s", o->workspace, o->name,
 				 osh_phase_name(before), osh_phase_name(lc_phase(sb)));
+		if (lc_phase(sb) != PH(STARTING))
+			lc_fence_clear(lc, ds->id);
 	}
 unlock:
 	pthread_mutex_unlock(gate);
@@ -1237,6 +1419,7 @@ int osh_lifecycle_start(osh_gateway *gw, osh_store *store, char *err, size_t err
 	for (int i = 0; i < LC_GATES; i++)
 		pthread_mutex_init(&lc->gates[i], NULL);
 	pthread_mutex_init(&lc->hub_mu, NULL);
+	pthread_mutex_init(&lc->fence_mu, NULL);
 	pthread_mutex_init(&lc->stop_mu, NULL);
 	pthread_cond_init(&lc->stop_cond, NULL);
 	lc->sweep_interval_ms = lc_env_ms("OPENSHELL_SWEEP_INTERVAL_MS", 60000);
@@ -1304,9 +1487,22 @@ void osh_lifecycle_free(osh_lifecycle *lc)
 		free(w);
 		w = n;
 	}
+	struct lc_events *ev = lc->events;
+	while (ev) {
+		struct lc_events *n = ev->next;
+		lc_events_free(ev);
+		ev = n;
+	}
+	struct lc_fence *f = lc->fences;
+	while (f) {
+		struct lc_fence *n = f->next;
+		free(f);
+		f = n;
+	}
 	for (int i = 0; i < LC_GATES; i++)
 		pthread_mutex_destroy(&lc->gates[i]);
 	pthread_mutex_destroy(&lc->hub_mu);
+	pthread_mutex_destroy(&lc->fence_mu);
 	pthread_mutex_destroy(&lc->stop_mu);
 	pthread_cond_destroy(&lc->stop_cond);
 	free(lc->recs);

@@ -130,13 +130,18 @@ static void copy_string_map(size_t n, void *const *src, const ProtobufCMessageDe
 	*n_out = n;
 }
 
+/* Elements of a repeated string field are always malloc'd, even when empty:
+ * free_unpacked frees them unconditionally (no protobuf_c_empty_string there). */
 static char **copy_strv(size_t n, char *const *src)
 {
 	if (n == 0)
 		return NULL;
 	char **v = xmalloc(n * sizeof(*v));
-	for (size_t i = 0; i < n; i++)
-		v[i] = tree_str(src[i]);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = src[i] ? src[i] : "";
+		size_t len = strlen(s) + 1;
+		v[i] = memcpy(xmalloc(len), s, len);
+	}
 	return v;
 }
 

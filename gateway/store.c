@@ -21,7 +21,9 @@
  * Durability: WAL, synchronous=NORMAL. A commit is in the WAL file (the OS
  * page cache) before the call returns, so it survives SIGKILL of the gateway;
  * the last transactions may be lost on power failure. busy_timeout 5 s,
- * foreign_keys on.
+ * foreign_keys on, 16 MiB page cache. A file system without WAL support is an
+ * open error, not a silent fallback. The store never runs ANALYZE; the
+ * two-phase list stays sort-free of payloads whichever plan SQLite picks.
  *
  * Concurrency: one connection, one mutex held for the whole of every call.
  * Statements for the hot paths are prepared once and kept in the struct. */

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #define OSH_DS_SERVICE "/openshell.compute.v1.ComputeDriver/"
+#define OSH_DS_WATCH_MAX_QUEUED 16384
 
 struct osh_ds_method {
 	const char *path;
@@ -240,6 +241,9 @@ static void osh_ds_watch(osh_call *call, void *user_data)
 	w->s = s;
 	w->m = b->m;
 	w->call = call;
+	/* A new stream replays every sandbox at once, faster than the socket
+	 * drains; leave room for that before the stream counts as lagging. */
+	osh_call_set_max_queued(call, OSH_DS_WATCH_MAX_QUEUED);
 	pthread_mutex_lock(&s->mu);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->mu);

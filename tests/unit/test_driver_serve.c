@@ -208,6 +208,12 @@ static void start(const openshell_driver_table_v1 *t)
 	cli = osh_client_new(addr);
 }
 
+static void stop_server(void)
+{
+	osh_driver_server_stop(srv);
+	srv = NULL;
+}
+
 static int call(const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
 		size_t *resp_len, char **msg)
 {
@@ -256,6 +262,7 @@ Test(driver_serve, unary_round_trip)
 	cr_assert_eq(len, 0);
 	free(resp);
 	free(msg);
+	stop_server(); /* waits for the handlers, which free after replying */
 	cr_assert_eq(atomic_load(&host_outstanding), 0, "plugin buffers not freed");
 }
 
@@ -311,6 +318,7 @@ Test(driver_serve, error_status_and_message_pass_through)
 	code = call("/openshell.compute.v1.ComputeDriver/Nope", NULL, 0, &resp, &len, &msg);
 	cr_assert_eq(code, OPENSHELL_STATUS_UNIMPLEMENTED);
 	free(msg);
+	stop_server(); /* waits for the handlers, which free after replying */
 	cr_assert_eq(atomic_load(&host_outstanding), 0, "plugin buffers not freed");
 }
 
@@ -364,6 +372,7 @@ Test(driver_serve, watch_delivers_in_order_and_ends_with_slot_status)
 	free(msg);
 	osh_client_stream_free(st);
 	cr_assert_eq(atomic_load(&watch_returned), 1);
+	stop_server(); /* joins the watch thread, which frees the message */
 	cr_assert_eq(atomic_load(&host_outstanding), 0, "plugin message not freed");
 }
 
@@ -458,5 +467,6 @@ Test(driver_serve, many_short_watches)
 		osh_client_stream_free(st);
 	}
 	cr_assert_eq(atomic_load(&watch_returned), 40);
+	stop_server();
 	cr_assert_eq(atomic_load(&host_outstanding), 0);
 }

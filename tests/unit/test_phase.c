@@ -64,11 +64,14 @@ static void map_add(size_t *n, void *arr, const ProtobufCMessageDescriptor *d, c
 	(*a)[(*n)++] = e;
 }
 
+/* Criterion copies parameters into a freshly exec'd worker, so rows hold
+ * arrays, not pointers; an empty type ends a condition list. */
 struct cond {
-	const char *type, *status, *reason, *message;
+	char type[16], status[16], reason[32], message[48];
 };
 
 #define MAX_CONDS 4
+#define NOCONDS {{"", "", "", ""}}
 
 static Openshell__Compute__V1__DriverSandboxStatus *driver_status(int deleting,
 								  const struct cond *c)
@@ -76,7 +79,7 @@ static Openshell__Compute__V1__DriverSandboxStatus *driver_status(int deleting,
 	Openshell__Compute__V1__DriverSandboxStatus *st =
 		hmsg(&openshell__compute__v1__driver_sandbox_status__descriptor);
 	st->deleting = deleting;
-	for (int i = 0; i < MAX_CONDS && c[i].type; i++) {
+	for (int i = 0; i < MAX_CONDS && c[i].type[0]; i++) {
 		Openshell__Compute__V1__DriverCondition *dc =
 			hmsg(&openshell__compute__v1__driver_condition__descriptor);
 		dc->type = hs(c[i].type);
@@ -126,7 +129,7 @@ static Openshell__V1__Sandbox *stored(Openshell__V1__SandboxPhase phase, const c
 /* ---- stage A ---- */
 
 struct stage_a_row {
-	const char *label;
+	char label[48];
 	int has_status;
 	int deleting;
 	struct cond c[MAX_CONDS];
@@ -136,8 +139,8 @@ struct stage_a_row {
 ParameterizedTestParameters(phase, stage_a)
 {
 	static struct stage_a_row rows[] = {
-		{"status absent", 0, 0, {{0}}, P_UNK},
-		{"deleting", 1, 1, {{0}}, P_DEL},
+		{"status absent", 0, 0, NOCONDS, P_UNK},
+		{"deleting", 1, 1, NOCONDS, P_DEL},
 		{"deleting beats Ready=True", 1, 1, {{"Ready", "True", "", ""}}, P_DEL},
 		{"deleting beats Suspended", 1, 1, {{"Suspended", "True", "", ""}}, P_DEL},
 		{"Suspended=True", 1, 0, {{"Suspended", "True", "", ""}}, P_STOPPED},
@@ -152,7 +155,7 @@ ParameterizedTestParameters(phase, stage_a)
 		{"type READY is case-sensitive", 1, 0, {{"READY", "False", "OOMKilled", ""}}, P_PROV},
 		{"Ready=Unknown", 1, 0, {{"Ready", "Unknown", "ContainerExited", ""}}, P_PROV},
 		{"Ready empty status", 1, 0, {{"Ready", "", "OOMKilled", ""}}, P_PROV},
-		{"no conditions", 1, 0, {{0}}, P_PROV},
+		{"no conditions", 1, 0, NOCONDS, P_PROV},
 		{"no Ready condition", 1, 0, {{"Scheduled", "True", "", ""}}, P_PROV},
 		{"first Ready wins (True)", 1, 0,
 		 {{"Ready", "True", "", ""}, {"Ready", "False", "OOMKilled", ""}}, P_READY},
@@ -194,7 +197,7 @@ ParameterizedTest(struct stage_a_row *row, phase, stage_a)
 }
 
 struct reason_row {
-	const char *reason;
+	char reason[32];
 	int terminal;
 };
 
@@ -208,21 +211,24 @@ ParameterizedTestParameters(phase, reason_is_terminal)
 		{"ProcessExited", 1},	     {"Unschedulable", 1},	 {"HealthCheckFailed", 1},
 		{"OOMKilled", 1},	     {"ContainerRestarting", 1}, {"Deleting", 1},
 		{"", 1},		     {"Starting ", 1},		 {"Start", 1},
-		{NULL, 1},
 	};
 	return cr_make_param_array(struct reason_row, rows, NELEM(rows), NULL);
 }
 
 ParameterizedTest(struct reason_row *row, phase, reason_is_terminal)
 {
-	cr_expect_eq(osh_reason_is_terminal(row->reason), row->terminal, "[%s]",
-		     row->reason ? row->reason : "(null)");
+	cr_expect_eq(osh_reason_is_terminal(row->reason), row->terminal, "[%s]", row->reason);
+}
+
+Test(phase, reason_null_is_terminal)
+{
+	cr_expect(osh_reason_is_terminal(NULL));
 }
 
 /* ---- stage C ---- */
 
 struct fence_row {
-	const char *label;
+	char label[48];
 	Openshell__V1__SandboxPhase old, backend;
 	struct cond c[MAX_CONDS];
 	Openshell__V1__SandboxPhase want;
@@ -243,33 +249,33 @@ ParameterizedTestParameters(phase, stage_c)
 		 {{"Suspended", "False", "PodTerminating", ""}, {"Ready", "False", "ContainerStopped", ""}}, P_STOPPED},
 		{"STOPPING + ERROR", P_STOPPING, P_ERROR, {{"Ready", "False", "OOMKilled", ""}}, P_ERROR},
 		{"STOPPING + READY", P_STOPPING, P_READY, {{"Ready", "True", "", ""}}, P_STOPPING},
-		{"STOPPING + PROVISIONING", P_STOPPING, P_PROV, {{0}}, P_STOPPING},
-		{"STOPPING + DELETING", P_STOPPING, P_DEL, {{0}}, P_STOPPING},
-		{"STOPPING + UNKNOWN", P_STOPPING, P_UNK, {{0}}, P_STOPPING},
+		{"STOPPING + PROVISIONING", P_STOPPING, P_PROV, NOCONDS, P_STOPPING},
+		{"STOPPING + DELETING", P_STOPPING, P_DEL, NOCONDS, P_STOPPING},
+		{"STOPPING + UNKNOWN", P_STOPPING, P_UNK, NOCONDS, P_STOPPING},
 		/* old STOPPED */
 		{"STOPPED + READY", P_STOPPED, P_READY, {{"Ready", "True", "", ""}}, P_STOPPED},
 		{"STOPPED + ERROR", P_STOPPED, P_ERROR, {{"Ready", "False", "OOMKilled", ""}}, P_STOPPED},
-		{"STOPPED + PROVISIONING", P_STOPPED, P_PROV, {{0}}, P_STOPPED},
-		{"STOPPED + DELETING", P_STOPPED, P_DEL, {{0}}, P_STOPPED},
+		{"STOPPED + PROVISIONING", P_STOPPED, P_PROV, NOCONDS, P_STOPPED},
+		{"STOPPED + DELETING", P_STOPPED, P_DEL, NOCONDS, P_STOPPED},
 		/* old STARTING */
 		{"STARTING + READY", P_STARTING, P_READY, {{"Ready", "True", "", ""}}, P_READY},
 		{"STARTING + ERROR", P_STARTING, P_ERROR, {{"Ready", "False", "ContainerExited", ""}}, P_ERROR},
 		{"STARTING + PROVISIONING", P_STARTING, P_PROV, {{"Ready", "False", "ContainerStarting", ""}}, P_STARTING},
 		{"STARTING + STOPPED", P_STARTING, P_STOPPED, {{"Suspended", "True", "", ""}}, P_STARTING},
-		{"STARTING + DELETING", P_STARTING, P_DEL, {{0}}, P_STARTING},
-		{"STARTING + UNKNOWN", P_STARTING, P_UNK, {{0}}, P_STARTING},
+		{"STARTING + DELETING", P_STARTING, P_DEL, NOCONDS, P_STARTING},
+		{"STARTING + UNKNOWN", P_STARTING, P_UNK, NOCONDS, P_STARTING},
 		/* frozen */
 		{"ERROR + READY", P_ERROR, P_READY, {{"Ready", "True", "", ""}}, P_ERROR},
 		{"DELETING + READY", P_DEL, P_READY, {{"Ready", "True", "", ""}}, P_DEL},
 		/* no fence: backend wins */
 		{"PROVISIONING + READY", P_PROV, P_READY, {{"Ready", "True", "", ""}}, P_READY},
-		{"PROVISIONING + ERROR", P_PROV, P_ERROR, {{0}}, P_ERROR},
-		{"READY + PROVISIONING", P_READY, P_PROV, {{0}}, P_PROV},
-		{"READY + ERROR", P_READY, P_ERROR, {{0}}, P_ERROR},
-		{"READY + STOPPED", P_READY, P_STOPPED, {{0}}, P_STOPPED},
-		{"READY + DELETING", P_READY, P_DEL, {{0}}, P_DEL},
-		{"UNKNOWN + READY", P_UNK, P_READY, {{0}}, P_READY},
-		{"UNSPECIFIED + PROVISIONING", P_UNSPEC, P_PROV, {{0}}, P_PROV},
+		{"PROVISIONING + ERROR", P_PROV, P_ERROR, NOCONDS, P_ERROR},
+		{"READY + PROVISIONING", P_READY, P_PROV, NOCONDS, P_PROV},
+		{"READY + ERROR", P_READY, P_ERROR, NOCONDS, P_ERROR},
+		{"READY + STOPPED", P_READY, P_STOPPED, NOCONDS, P_STOPPED},
+		{"READY + DELETING", P_READY, P_DEL, NOCONDS, P_DEL},
+		{"UNKNOWN + READY", P_UNK, P_READY, NOCONDS, P_READY},
+		{"UNSPECIFIED + PROVISIONING", P_UNSPEC, P_PROV, NOCONDS, P_PROV},
 	};
 	return cr_make_param_array(struct fence_row, rows, NELEM(rows), NULL);
 }
@@ -293,16 +299,16 @@ Test(phase, stage_c_null_status)
 /* ---- applying snapshots ---- */
 
 struct apply_row {
-	const char *label;
+	char label[56];
 	Openshell__V1__SandboxPhase old;
-	const char *ds_name;
+	char ds_name[16];
 	int has_status;
 	int deleting;
 	struct cond c[MAX_CONDS];
 	int flags;
 	int want_ret;
 	Openshell__V1__SandboxPhase want_phase;
-	const char *want_name;	    /* metadata.name after */
+	char want_name[16];	    /* metadata.name after */
 	int conds_from_driver;	    /* 1: conditions replaced by the snapshot's */
 	int want_exit;		    /* -1000: exit_code unset */
 };
@@ -319,13 +325,13 @@ ParameterizedTestParameters(phase, apply_snapshot)
 		 0, P_ERROR, "demo", 0, NOEXIT},
 		{"ERROR + empty ds name", P_ERROR, "", 1, 0, {{"Ready", "True", "", ""}}, 0, 0,
 		 P_ERROR, "demo", 0, NOEXIT},
-		{"ERROR + deleting", P_ERROR, "demo", 1, 1, {{0}}, 0, 0, P_ERROR, "demo", 0, NOEXIT},
+		{"ERROR + deleting", P_ERROR, "demo", 1, 1, NOCONDS, 0, 0, P_ERROR, "demo", 0, NOEXIT},
 		{"ERROR + exited with code", P_ERROR, "demo", 1, 0,
 		 {{"Ready", "False", "ContainerExited", "exit code 9"}}, 0, 0, P_ERROR, "demo", 0, NOEXIT},
 		/* DELETING ignores snapshots entirely */
 		{"DELETING + Ready=True", P_DEL, "renamed", 1, 0, {{"Ready", "True", "", ""}}, 0, 0,
 		 P_DEL, "demo", 0, NOEXIT},
-		{"DELETING + no status", P_DEL, "renamed", 0, 0, {{0}}, 0, 0, P_DEL, "demo", 0, NOEXIT},
+		{"DELETING + no status", P_DEL, "renamed", 0, 0, NOCONDS, 0, 0, P_DEL, "demo", 0, NOEXIT},
 		{"DELETING bypass + deleting", P_DEL, "demo", 1, 1, {{"Ready", "False", "Deleting", ""}},
 		 OSH_APPLY_BYPASS_DELETING_GUARD, 1, P_DEL, "demo", 1, NOEXIT},
 		{"DELETING bypass + Ready=True", P_DEL, "demo", 1, 0, {{"Ready", "True", "", ""}},
@@ -363,14 +369,14 @@ ParameterizedTestParameters(phase, apply_snapshot)
 		 {{"Ready", "False", "ContainerStarting", ""}}, 0, 1, P_STARTING, "demo", 1, NOEXIT},
 		{"STARTING + Ready=True", P_STARTING, "demo", 1, 0, {{"Ready", "True", "", ""}}, 0, 1,
 		 P_READY, "demo", 1, NOEXIT},
-		{"READY + deleting", P_READY, "demo", 1, 1, {{0}}, 0, 1, P_DEL, "demo", 1, NOEXIT},
+		{"READY + deleting", P_READY, "demo", 1, 1, NOCONDS, 0, 1, P_DEL, "demo", 1, NOEXIT},
 		/* status absent: phase and status kept */
-		{"READY + no status", P_READY, "demo", 0, 0, {{0}}, 0, 0, P_READY, "demo", 0, NOEXIT},
-		{"READY + no status, renamed", P_READY, "renamed", 0, 0, {{0}}, 0, 1, P_READY,
+		{"READY + no status", P_READY, "demo", 0, 0, NOCONDS, 0, 0, P_READY, "demo", 0, NOEXIT},
+		{"READY + no status, renamed", P_READY, "renamed", 0, 0, NOCONDS, 0, 1, P_READY,
 		 "renamed", 0, NOEXIT},
-		{"STOPPING + no status", P_STOPPING, "demo", 0, 0, {{0}}, 0, 0, P_STOPPING, "demo", 0,
+		{"STOPPING + no status", P_STOPPING, "demo", 0, 0, NOCONDS, 0, 0, P_STOPPING, "demo", 0,
 		 NOEXIT},
-		{"PROVISIONING + no status, empty name", P_PROV, "", 0, 0, {{0}}, 0, 0, P_PROV, "demo",
+		{"PROVISIONING + no status, empty name", P_PROV, "", 0, 0, NOCONDS, 0, 0, P_PROV, "demo",
 		 0, NOEXIT},
 	};
 	return cr_make_param_array(struct apply_row, rows, NELEM(rows), NULL);
@@ -487,7 +493,7 @@ Test(phase, apply_creates_status_and_metadata)
 /* ---- exit code parsing ---- */
 
 struct exit_row {
-	const char *msg;
+	char msg[48];
 	int found;
 	int code;
 };
@@ -509,7 +515,6 @@ ParameterizedTestParameters(phase, parse_exit_code)
 		{"exitcode 3", 0, 0},
 		{"exit code x then exit code 4", 1, 4},
 		{"", 0, 0},
-		{NULL, 0, 0},
 	};
 	return cr_make_param_array(struct exit_row, rows, NELEM(rows), NULL);
 }
@@ -518,11 +523,18 @@ ParameterizedTest(struct exit_row *row, phase, parse_exit_code)
 {
 	int code = -77;
 	int found = osh_parse_exit_code(row->msg, &code);
-	cr_expect_eq(found, row->found, "[%s]", row->msg ? row->msg : "(null)");
+	cr_expect_eq(found, row->found, "[%s]", row->msg);
 	if (row->found)
 		cr_expect_eq(code, row->code, "[%s] code %d", row->msg, code);
 	else
-		cr_expect_eq(code, -77, "[%s] code touched", row->msg ? row->msg : "(null)");
+		cr_expect_eq(code, -77, "[%s] code touched", row->msg);
+}
+
+Test(phase, parse_exit_code_null)
+{
+	int code = -77;
+	cr_expect_not(osh_parse_exit_code(NULL, &code));
+	cr_expect_eq(code, -77);
 }
 
 /* ---- set_condition ---- */
@@ -714,7 +726,7 @@ static Google__Protobuf__Value *parse_value(const char **p)
 
 static Google__Protobuf__Struct *st_of(const char *text)
 {
-	if (!text)
+	if (!text || !*text)
 		return NULL;
 	const char *p = text;
 	return parse_struct(&p);
@@ -738,40 +750,41 @@ static Openshell__V1__Sandbox *public_with_template(const char *resources, const
 			OPENSHELL__V1__SANDBOX_TEMPLATE__OPT_USER_NAMESPACES_USER_NAMESPACES;
 		t->user_namespaces = user_ns;
 	}
-	if (ann_k)
+	if (ann_k && *ann_k)
 		map_add(&t->n_annotations, &t->annotations,
 			&openshell__v1__sandbox_template__annotations_entry__descriptor, ann_k, ann_v);
 	return sb;
 }
 
 struct resources_row {
-	const char *label;
-	const char *resources;
-	const char *cpu_req, *cpu_lim, *mem_req, *mem_lim; /* NULL: typed message omitted */
-	const char *platform_config;			   /* text form or "-" */
+	char label[40];
+	char resources[96];				   /* "" = absent */
+	int typed;					   /* 0: typed message omitted */
+	char cpu_req[8], cpu_lim[8], mem_req[8], mem_lim[8];
+	char platform_config[64];			   /* text form or "-" */
 };
 
 ParameterizedTestParameters(translate, resources)
 {
 	static struct resources_row rows[] = {
-		{"absent", NULL, NULL, NULL, NULL, NULL, "-"},
-		{"empty", "{}", NULL, NULL, NULL, NULL, "-"},
-		{"all four", "{requests:{cpu:'250m',memory:'256Mi'},limits:{cpu:'1',memory:'1Gi'}}",
+		{"absent", "", 0, "", "", "", "", "-"},
+		{"empty", "{}", 0, "", "", "", "", "-"},
+		{"all four", "{requests:{cpu:'250m',memory:'256Mi'},limits:{cpu:'1',memory:'1Gi'}}", 1,
 		 "250m", "1", "256Mi", "1Gi", "-"},
-		{"limits only", "{limits:{cpu:'2'}}", "", "2", "", "", "-"},
-		{"requests memory only", "{requests:{memory:'64Mi'}}", "", "", "64Mi", "", "-"},
-		{"numbers do not count", "{limits:{cpu:2,memory:'1Gi'}}", "", "", "", "1Gi",
+		{"limits only", "{limits:{cpu:'2'}}", 1, "", "2", "", "", "-"},
+		{"requests memory only", "{requests:{memory:'64Mi'}}", 1, "", "", "64Mi", "", "-"},
+		{"numbers do not count", "{limits:{cpu:2,memory:'1Gi'}}", 1, "", "", "", "1Gi",
 		 "{resources_raw:{limits:{cpu:2}}}"},
-		{"only numbers", "{requests:{cpu:1}}", NULL, NULL, NULL, NULL,
+		{"only numbers", "{requests:{cpu:1}}", 0, "", "", "", "",
 		 "{resources_raw:{requests:{cpu:1}}}"},
-		{"extra resource kept raw", "{limits:{cpu:'1',nvidia.com/gpu:'1'}}", "", "1", "", "",
+		{"extra resource kept raw", "{limits:{cpu:'1',nvidia.com/gpu:'1'}}", 1, "", "1", "", "",
 		 "{resources_raw:{limits:{nvidia.com/gpu:'1'}}}"},
-		{"other section kept raw", "{claims:['a'],requests:{cpu:'1'}}", "1", "", "", "",
+		{"other section kept raw", "{claims:['a'],requests:{cpu:'1'}}", 1, "1", "", "", "",
 		 "{resources_raw:{claims:['a']}}"},
-		{"non-struct section kept raw", "{limits:'big'}", NULL, NULL, NULL, NULL,
+		{"non-struct section kept raw", "{limits:'big'}", 0, "", "", "", "",
 		 "{resources_raw:{limits:'big'}}"},
-		{"empty section dropped", "{limits:{},requests:{memory:'1Gi'}}", "", "", "1Gi", "", "-"},
-		{"duplicate key: last wins", "{limits:{cpu:'1',cpu:'3'}}", "", "3", "", "", "-"},
+		{"empty section dropped", "{limits:{},requests:{memory:'1Gi'}}", 1, "", "", "1Gi", "", "-"},
+		{"duplicate key: last wins", "{limits:{cpu:'1',cpu:'3'}}", 1, "", "3", "", "", "-"},
 	};
 	return cr_make_param_array(struct resources_row, rows, NELEM(rows), NULL);
 }
@@ -779,12 +792,12 @@ ParameterizedTestParameters(translate, resources)
 ParameterizedTest(struct resources_row *row, translate, resources)
 {
 	char err[256] = "", text[1024];
-	Openshell__V1__Sandbox *sb = public_with_template(row->resources, NULL, "", -1, NULL, NULL);
+	Openshell__V1__Sandbox *sb = public_with_template(row->resources, "", "", -1, "", "");
 	Openshell__Compute__V1__DriverSandbox *ds = NULL;
 	cr_assert_eq(osh_driver_sandbox_from_public(sb, "docker", &ds, err, sizeof(err)),
 		     OPENSHELL_STATUS_OK, "%s", err);
 	const Openshell__Compute__V1__DriverResourceRequirements *r = ds->spec->template_->resources;
-	if (!row->cpu_req) {
+	if (!row->typed) {
 		cr_expect_null(r, "[%s] typed resources should be omitted", row->label);
 	} else {
 		cr_assert_not_null(r, "[%s]", row->label);
@@ -800,22 +813,22 @@ ParameterizedTest(struct resources_row *row, translate, resources)
 }
 
 struct platform_row {
-	const char *label;
-	const char *runtime_class;
+	char label[32];
+	char runtime_class[16];
 	int user_ns; /* -1 unset */
-	const char *ann_k, *ann_v;
-	const char *resources;
-	const char *want;
+	char ann_k[8], ann_v[8]; /* ann_k "" = no annotation */
+	char resources[32];
+	char want[128];
 };
 
 ParameterizedTestParameters(translate, platform_config)
 {
 	static struct platform_row rows[] = {
-		{"nothing", "", -1, NULL, NULL, NULL, "-"},
-		{"runtime class", "gvisor", -1, NULL, NULL, NULL, "{runtime_class_name:'gvisor'}"},
-		{"user_namespaces true", "", 1, NULL, NULL, NULL, "{host_users:false}"},
-		{"user_namespaces false", "", 0, NULL, NULL, NULL, "{host_users:true}"},
-		{"annotations", "", -1, "team", "agents", NULL, "{annotations:{team:'agents'}}"},
+		{"nothing", "", -1, "", "", "", "-"},
+		{"runtime class", "gvisor", -1, "", "", "", "{runtime_class_name:'gvisor'}"},
+		{"user_namespaces true", "", 1, "", "", "", "{host_users:false}"},
+		{"user_namespaces false", "", 0, "", "", "", "{host_users:true}"},
+		{"annotations", "", -1, "team", "agents", "", "{annotations:{team:'agents'}}"},
 		{"everything (sorted keys)", "kata", 1, "a", "", "{limits:{x:1}}",
 		 "{annotations:{a:''},host_users:false,resources_raw:{limits:{x:1}},runtime_class_name:'kata'}"},
 	};
@@ -837,24 +850,24 @@ ParameterizedTest(struct platform_row *row, translate, platform_config)
 }
 
 struct dc_row {
-	const char *label;
-	const char *driver_config;
-	const char *driver_name;
+	char label[32];
+	char driver_config[64];
+	char driver_name[16]; /* "" stands for NULL (no configured name) */
 	int code;
-	const char *want; /* text form, "-" for none, or error message */
+	char want[64]; /* text form, "-" for none, or error message */
 };
 
 ParameterizedTestParameters(translate, driver_config)
 {
 	static struct dc_row rows[] = {
-		{"absent", NULL, "docker", OPENSHELL_STATUS_OK, "-"},
+		{"absent", "", "docker", OPENSHELL_STATUS_OK, "-"},
 		{"selected", "{docker:{network:'none',cpus:2},podman:'x'}", "docker", OPENSHELL_STATUS_OK,
 		 "{network:'none',cpus:2}"},
 		{"empty object", "{docker:{}}", "docker", OPENSHELL_STATUS_OK, "{}"},
 		{"other driver only", "{podman:{a:1}}", "docker", OPENSHELL_STATUS_OK, "-"},
 		{"other keys never validated", "{podman:'not an object'}", "docker", OPENSHELL_STATUS_OK, "-"},
 		{"exact key", "{Docker:{a:1}}", "docker", OPENSHELL_STATUS_OK, "-"},
-		{"no configured name", "{docker:{a:1}}", NULL, OPENSHELL_STATUS_OK, "-"},
+		{"no configured name", "{docker:{a:1}}", "", OPENSHELL_STATUS_OK, "-"},
 		{"string", "{docker:'x'}", "docker", OPENSHELL_STATUS_INVALID_ARGUMENT,
 		 "template.driver_config.docker must be an object"},
 		{"number", "{vm:3}", "vm", OPENSHELL_STATUS_INVALID_ARGUMENT,
@@ -872,9 +885,10 @@ ParameterizedTestParameters(translate, driver_config)
 ParameterizedTest(struct dc_row *row, translate, driver_config)
 {
 	char err[256] = "", text[1024];
-	Openshell__V1__Sandbox *sb = public_with_template(NULL, row->driver_config, "", -1, NULL, NULL);
+	Openshell__V1__Sandbox *sb = public_with_template("", row->driver_config, "", -1, "", "");
 	Openshell__Compute__V1__DriverSandbox *ds = (void *)1;
-	int rc = osh_driver_sandbox_from_public(sb, row->driver_name, &ds, err, sizeof(err));
+	int rc = osh_driver_sandbox_from_public(sb, row->driver_name[0] ? row->driver_name : NULL,
+						&ds, err, sizeof(err));
 	cr_expect_eq(rc, row->code, "[%s] rc %d (%s)", row->label, rc, err);
 	if (rc == OPENSHELL_STATUS_OK) {
 		struct_text(ds->spec->template_->driver_config, text, sizeof(text));
@@ -900,7 +914,7 @@ Test(translate, field_mapping)
 		&openshell__v1__sandbox_spec__environment_entry__descriptor, "EMPTY", "");
 	s->command = malloc(2 * sizeof(char *));
 	s->command[0] = hs("sh");
-	s->command[1] = hs("-c");
+	s->command[1] = strdup(""); /* repeated strings are always malloc'd */
 	s->n_command = 2;
 	s->tty = 1;
 	s->providers = malloc(sizeof(char *));
@@ -941,7 +955,7 @@ Test(translate, field_mapping)
 	cr_expect_str_eq(ds->spec->environment[1]->key, "EMPTY");
 	cr_expect_str_eq(ds->spec->environment[1]->value, "");
 	cr_assert_eq(ds->spec->n_command, 2);
-	cr_expect_str_eq(ds->spec->command[1], "-c");
+	cr_expect_str_eq(ds->spec->command[1], "");
 	cr_expect(ds->spec->tty);
 	cr_expect_str_eq(ds->spec->sandbox_token, "");
 	cr_assert_not_null(ds->spec->resource_requirements);
@@ -984,7 +998,7 @@ Test(translate, field_mapping)
 }
 
 struct gpu_row {
-	const char *label;
+	char label[40];
 	int has_rr, has_gpu, has_count;
 	uint32_t count;
 };

@@ -81,10 +81,15 @@ static void struct_put_str(Google__Protobuf__Struct *s, const char *k, char *v)
 static Google__Protobuf__Struct *struct_of_size(size_t size)
 {
 	Google__Protobuf__Struct *s = hmsg(&google__protobuf__struct__descriptor);
-	struct_put_str(s, "k", hrep('x', 100));
-	size_t overhead = google__protobuf__struct__get_packed_size(s) - 100;
-	free(s->fields[0]->value->string_value);
-	s->fields[0]->value->string_value = hrep('x', size - overhead);
+	size_t len = size;
+	struct_put_str(s, "k", hrep('x', len));
+	/* varint widths change with the length: iterate to a fixed point */
+	for (int i = 0; i < 4; i++) {
+		size_t overhead = google__protobuf__struct__get_packed_size(s) - len;
+		len = size - overhead;
+		free(s->fields[0]->value->string_value);
+		s->fields[0]->value->string_value = hrep('x', len);
+	}
 	cr_assert_eq(google__protobuf__struct__get_packed_size(s), size);
 	return s;
 }
@@ -125,10 +130,11 @@ static char *label_key_of_len(size_t n)
 {
 	if (n <= 63)
 		return hrep('a', n);
+	size_t name = n - 2 < 63 ? n - 2 : 63, prefix = n - 1 - name;
 	char *k = malloc(n + 1);
-	memset(k, 'p', n - 64);
-	k[n - 64] = '/';
-	memset(k + n - 63, 'n', 63);
+	memset(k, 'p', prefix);
+	k[prefix] = '/';
+	memset(k + prefix + 1, 'n', name);
 	k[n] = '\0';
 	return k;
 }
@@ -196,13 +202,15 @@ enum mut {
 	M_ANN_VALUE_LEN,
 };
 
+/* Criterion copies parameters into a freshly exec'd worker, so rows hold
+ * arrays, not pointers. "" in msg means "do not check the message". */
 struct create_row {
-	const char *label;
+	char label[64];
 	enum mut what;
 	size_t n;
-	const char *s;
+	char s[32];
 	int code;
-	const char *msg; /* substring of the error message */
+	char msg[128]; /* substring of the error message */
 };
 
 static void mutate(Openshell__V1__CreateSandboxRequest *r, const struct create_row *row)
@@ -378,7 +386,7 @@ static void mutate(Openshell__V1__CreateSandboxRequest *r, const struct create_r
 		break;
 	case M_CMD0_EMPTY:
 		free(s->command[0]);
-		s->command[0] = hs("");
+		s->command[0] = strdup(""); /* repeated strings are always malloc'd */
 		break;
 	case M_CMD_NONE:
 		for (size_t i = 0; i < s->n_command; i++)
@@ -437,107 +445,107 @@ static void mutate(Openshell__V1__CreateSandboxRequest *r, const struct create_r
 ParameterizedTestParameters(validate, create_request)
 {
 	static struct create_row rows[] = {
-		{"baseline", M_NONE, 0, NULL, OK, NULL},
-		{"spec missing", M_NO_SPEC, 0, NULL, INV, "spec is required"},
-		{"empty name (generated later)", M_NAME, 0, "", OK, NULL},
-		{"name 19 bytes", M_NAME_LEN, 19, NULL, OK, NULL},
-		{"name 20 bytes", M_NAME_LEN, 20, NULL, INV, "name \"aaaaaaaaaaaaaaaaaaaa\" is too long (20 > 19"},
+		{"baseline", M_NONE, 0, "", OK, ""},
+		{"spec missing", M_NO_SPEC, 0, "", INV, "spec is required"},
+		{"empty name (generated later)", M_NAME, 0, "", OK, ""},
+		{"name 19 bytes", M_NAME_LEN, 19, "", OK, ""},
+		{"name 20 bytes", M_NAME_LEN, 20, "", INV, "name \"aaaaaaaaaaaaaaaaaaaa\" is too long (20 > 19"},
 		{"name uppercase", M_NAME, 0, "Demo", INV, "name \"Demo\" is invalid"},
 		{"name double hyphen", M_NAME, 0, "a--b", INV, "must not contain \"--\""},
 		{"name leading hyphen", M_NAME, 0, "-ab", INV, "must not start or end with '-'"},
-		{"workspace empty", M_WORKSPACE, 0, "", OK, NULL},
-		{"workspace ok", M_WORKSPACE, 0, "team-a", OK, NULL},
-		{"workspace 63", M_WORKSPACE_LEN, 63, NULL, OK, NULL},
-		{"workspace 64", M_WORKSPACE_LEN, 64, NULL, INV, "workspace \""},
+		{"workspace empty", M_WORKSPACE, 0, "", OK, ""},
+		{"workspace ok", M_WORKSPACE, 0, "team-a", OK, ""},
+		{"workspace 63", M_WORKSPACE_LEN, 63, "", OK, ""},
+		{"workspace 64", M_WORKSPACE_LEN, 64, "", INV, "workspace \""},
 		{"workspace underscore", M_WORKSPACE, 0, "team_a", INV, "workspace \"team_a\" is invalid"},
 		{"workspace trailing hyphen", M_WORKSPACE, 0, "team-", INV, "workspace \"team-\""},
-		{"providers 1", M_PROVIDERS, 1, NULL, FP, "providers are not supported"},
-		{"providers 32", M_PROVIDERS, 32, NULL, FP, "providers are not supported"},
-		{"providers 33", M_PROVIDERS, 33, NULL, INV, "spec.providers has too many entries (33 > 32)"},
-		{"log_level 32", M_LOG_LEVEL_LEN, 32, NULL, OK, NULL},
-		{"log_level 33", M_LOG_LEVEL_LEN, 33, NULL, INV, "spec.log_level is too long (33 > 32"},
-		{"spec env 128 entries", M_SPEC_ENV_COUNT, 128, NULL, OK, NULL},
-		{"spec env 129 entries", M_SPEC_ENV_COUNT, 129, NULL, INV, "spec.environment has too many entries (129 > 128)"},
-		{"spec env key 256", M_SPEC_ENV_KEY_LEN, 256, NULL, OK, NULL},
-		{"spec env key 257", M_SPEC_ENV_KEY_LEN, 257, NULL, INV, "spec.environment key \"KKKK"},
-		{"spec env value 8192", M_SPEC_ENV_VALUE_LEN, 8192, NULL, OK, NULL},
-		{"spec env value 8193", M_SPEC_ENV_VALUE_LEN, 8193, NULL, INV, "spec.environment value for key \"BIG\" is too long (8193 > 8192"},
-		{"spec env total 256KiB", M_SPEC_ENV_TOTAL, 262144, NULL, OK, NULL},
-		{"spec env total 256KiB+1", M_SPEC_ENV_TOTAL, 262145, NULL, INV, "spec.environment total size is too large (262145 > 262144"},
+		{"providers 1", M_PROVIDERS, 1, "", FP, "providers are not supported"},
+		{"providers 32", M_PROVIDERS, 32, "", FP, "providers are not supported"},
+		{"providers 33", M_PROVIDERS, 33, "", INV, "spec.providers has too many entries (33 > 32)"},
+		{"log_level 32", M_LOG_LEVEL_LEN, 32, "", OK, ""},
+		{"log_level 33", M_LOG_LEVEL_LEN, 33, "", INV, "spec.log_level is too long (33 > 32"},
+		{"spec env 128 entries", M_SPEC_ENV_COUNT, 128, "", OK, ""},
+		{"spec env 129 entries", M_SPEC_ENV_COUNT, 129, "", INV, "spec.environment has too many entries (129 > 128)"},
+		{"spec env key 256", M_SPEC_ENV_KEY_LEN, 256, "", OK, ""},
+		{"spec env key 257", M_SPEC_ENV_KEY_LEN, 257, "", INV, "spec.environment key \"KKKK"},
+		{"spec env value 8192", M_SPEC_ENV_VALUE_LEN, 8192, "", OK, ""},
+		{"spec env value 8193", M_SPEC_ENV_VALUE_LEN, 8193, "", INV, "spec.environment value for key \"BIG\" is too long (8193 > 8192"},
+		{"spec env total 256KiB", M_SPEC_ENV_TOTAL, 262144, "", OK, ""},
+		{"spec env total 256KiB+1", M_SPEC_ENV_TOTAL, 262145, "", INV, "spec.environment total size is too large (262145 > 262144"},
 		{"spec env key digit", M_SPEC_ENV_KEY, 0, "1BAD", INV, "spec.environment key \"1BAD\" is invalid: must match [A-Za-z_][A-Za-z0-9_]*"},
 		{"spec env key dash", M_SPEC_ENV_KEY, 0, "A-B", INV, "spec.environment key \"A-B\" is invalid"},
-		{"spec env key underscore", M_SPEC_ENV_KEY, 0, "_a1", OK, NULL},
+		{"spec env key underscore", M_SPEC_ENV_KEY, 0, "_a1", OK, ""},
 		{"spec env key reserved", M_SPEC_ENV_KEY, 0, "OPENSHELL_X", INV, "spec.environment key \"OPENSHELL_X\" is reserved"},
 		{"spec env key reserved bare", M_SPEC_ENV_KEY, 0, "OPENSHELL_", INV, "is reserved"},
-		{"spec env key almost reserved", M_SPEC_ENV_KEY, 0, "OPENSHELLX", OK, NULL},
-		{"spec env key lowercase prefix", M_SPEC_ENV_KEY, 0, "openshell_x", OK, NULL},
+		{"spec env key almost reserved", M_SPEC_ENV_KEY, 0, "OPENSHELLX", OK, ""},
+		{"spec env key lowercase prefix", M_SPEC_ENV_KEY, 0, "openshell_x", OK, ""},
 		{"spec env value LF", M_SPEC_ENV_VALUE, 0, "a\nb", INV, "spec.environment value for key \"KEY\" must not contain CR or LF"},
 		{"spec env value CR", M_SPEC_ENV_VALUE, 0, "a\rb", INV, "must not contain CR or LF"},
-		{"spec env value tab", M_SPEC_ENV_VALUE, 0, "a\tb", OK, NULL},
-		{"template image 1024", M_TPL_IMAGE_LEN, 1024, NULL, OK, NULL},
-		{"template image 1025", M_TPL_IMAGE_LEN, 1025, NULL, INV, "spec.template.image is too long (1025 > 1024"},
-		{"template runtime_class 1024", M_TPL_RUNTIME_CLASS_LEN, 1024, NULL, OK, NULL},
-		{"template runtime_class 1025", M_TPL_RUNTIME_CLASS_LEN, 1025, NULL, INV, "spec.template.runtime_class_name is too long"},
-		{"template agent_socket 1024", M_TPL_AGENT_SOCKET_LEN, 1024, NULL, OK, NULL},
-		{"template agent_socket 1025", M_TPL_AGENT_SOCKET_LEN, 1025, NULL, INV, "spec.template.agent_socket is too long"},
-		{"template labels 128", M_TPL_LABELS_COUNT, 128, NULL, OK, NULL},
-		{"template labels 129", M_TPL_LABELS_COUNT, 129, NULL, INV, "spec.template.labels has too many entries (129 > 128)"},
-		{"template labels key 256", M_TPL_LABELS_KEY_LEN, 256, NULL, OK, NULL},
-		{"template labels key 257", M_TPL_LABELS_KEY_LEN, 257, NULL, INV, "spec.template.labels key \"kkk"},
-		{"template labels value 8192", M_TPL_LABELS_VALUE_LEN, 8192, NULL, OK, NULL},
-		{"template labels value 8193", M_TPL_LABELS_VALUE_LEN, 8193, NULL, INV, "spec.template.labels value for key \"big\" is too long"},
-		{"template annotations 128", M_TPL_ANN_COUNT, 128, NULL, OK, NULL},
-		{"template annotations 129", M_TPL_ANN_COUNT, 129, NULL, INV, "spec.template.annotations has too many entries"},
-		{"template annotations key 256", M_TPL_ANN_KEY_LEN, 256, NULL, OK, NULL},
-		{"template annotations key 257", M_TPL_ANN_KEY_LEN, 257, NULL, INV, "spec.template.annotations key"},
-		{"template annotations value 8192", M_TPL_ANN_VALUE_LEN, 8192, NULL, OK, NULL},
-		{"template annotations value 8193", M_TPL_ANN_VALUE_LEN, 8193, NULL, INV, "spec.template.annotations value for key \"big\""},
-		{"template env 128", M_TPL_ENV_COUNT, 128, NULL, OK, NULL},
-		{"template env 129", M_TPL_ENV_COUNT, 129, NULL, INV, "spec.template.environment has too many entries"},
-		{"template env key 256", M_TPL_ENV_KEY_LEN, 256, NULL, OK, NULL},
-		{"template env key 257", M_TPL_ENV_KEY_LEN, 257, NULL, INV, "spec.template.environment key"},
-		{"template env value 8192", M_TPL_ENV_VALUE_LEN, 8192, NULL, OK, NULL},
-		{"template env value 8193", M_TPL_ENV_VALUE_LEN, 8193, NULL, INV, "spec.template.environment value for key \"BIG\""},
-		{"template env total 256KiB", M_TPL_ENV_TOTAL, 262144, NULL, OK, NULL},
-		{"template env total 256KiB+1", M_TPL_ENV_TOTAL, 262145, NULL, INV, "spec.template.environment total size is too large"},
+		{"spec env value tab", M_SPEC_ENV_VALUE, 0, "a\tb", OK, ""},
+		{"template image 1024", M_TPL_IMAGE_LEN, 1024, "", OK, ""},
+		{"template image 1025", M_TPL_IMAGE_LEN, 1025, "", INV, "spec.template.image is too long (1025 > 1024"},
+		{"template runtime_class 1024", M_TPL_RUNTIME_CLASS_LEN, 1024, "", OK, ""},
+		{"template runtime_class 1025", M_TPL_RUNTIME_CLASS_LEN, 1025, "", INV, "spec.template.runtime_class_name is too long"},
+		{"template agent_socket 1024", M_TPL_AGENT_SOCKET_LEN, 1024, "", OK, ""},
+		{"template agent_socket 1025", M_TPL_AGENT_SOCKET_LEN, 1025, "", INV, "spec.template.agent_socket is too long"},
+		{"template labels 128", M_TPL_LABELS_COUNT, 128, "", OK, ""},
+		{"template labels 129", M_TPL_LABELS_COUNT, 129, "", INV, "spec.template.labels has too many entries (129 > 128)"},
+		{"template labels key 256", M_TPL_LABELS_KEY_LEN, 256, "", OK, ""},
+		{"template labels key 257", M_TPL_LABELS_KEY_LEN, 257, "", INV, "spec.template.labels key \"kkk"},
+		{"template labels value 8192", M_TPL_LABELS_VALUE_LEN, 8192, "", OK, ""},
+		{"template labels value 8193", M_TPL_LABELS_VALUE_LEN, 8193, "", INV, "spec.template.labels value for key \"big\" is too long"},
+		{"template annotations 128", M_TPL_ANN_COUNT, 128, "", OK, ""},
+		{"template annotations 129", M_TPL_ANN_COUNT, 129, "", INV, "spec.template.annotations has too many entries"},
+		{"template annotations key 256", M_TPL_ANN_KEY_LEN, 256, "", OK, ""},
+		{"template annotations key 257", M_TPL_ANN_KEY_LEN, 257, "", INV, "spec.template.annotations key"},
+		{"template annotations value 8192", M_TPL_ANN_VALUE_LEN, 8192, "", OK, ""},
+		{"template annotations value 8193", M_TPL_ANN_VALUE_LEN, 8193, "", INV, "spec.template.annotations value for key \"big\""},
+		{"template env 128", M_TPL_ENV_COUNT, 128, "", OK, ""},
+		{"template env 129", M_TPL_ENV_COUNT, 129, "", INV, "spec.template.environment has too many entries"},
+		{"template env key 256", M_TPL_ENV_KEY_LEN, 256, "", OK, ""},
+		{"template env key 257", M_TPL_ENV_KEY_LEN, 257, "", INV, "spec.template.environment key"},
+		{"template env value 8192", M_TPL_ENV_VALUE_LEN, 8192, "", OK, ""},
+		{"template env value 8193", M_TPL_ENV_VALUE_LEN, 8193, "", INV, "spec.template.environment value for key \"BIG\""},
+		{"template env total 256KiB", M_TPL_ENV_TOTAL, 262144, "", OK, ""},
+		{"template env total 256KiB+1", M_TPL_ENV_TOTAL, 262145, "", INV, "spec.template.environment total size is too large"},
 		{"template env key invalid", M_TPL_ENV_KEY, 0, "9X", INV, "spec.template.environment key \"9X\" is invalid"},
 		{"template env key reserved", M_TPL_ENV_KEY, 0, "OPENSHELL_SANDBOX", INV, "spec.template.environment key \"OPENSHELL_SANDBOX\" is reserved"},
 		{"template env value LF", M_TPL_ENV_VALUE, 0, "x\n", INV, "spec.template.environment value for key \"KEY\""},
-		{"template resources 65536", M_TPL_RESOURCES_SIZE, 65536, NULL, OK, NULL},
-		{"template resources 65537", M_TPL_RESOURCES_SIZE, 65537, NULL, INV, "spec.template.resources serialized size is too large (65537 > 65536"},
-		{"template driver_config 65536", M_TPL_DRIVER_CONFIG_SIZE, 65536, NULL, OK, NULL},
-		{"template driver_config 65537", M_TPL_DRIVER_CONFIG_SIZE, 65537, NULL, INV, "spec.template.driver_config serialized size is too large (65537 > 65536"},
-		{"no template", M_NO_TEMPLATE, 0, NULL, OK, NULL},
-		{"policy 262144", M_POLICY_SIZE, 262144, NULL, OK, NULL},
-		{"policy 262145", M_POLICY_SIZE, 262145, NULL, INV, "spec.policy serialized size is too large (262145 > 262144"},
-		{"command 256 args", M_CMD_COUNT, 256, NULL, OK, NULL},
-		{"command 257 args", M_CMD_COUNT, 257, NULL, INV, "spec.command has too many arguments (257 > 256)"},
-		{"command arg 32KiB", M_CMD_ARG_LEN, 32768, NULL, OK, NULL},
-		{"command arg 32KiB+1", M_CMD_ARG_LEN, 32769, NULL, INV, "spec.command[2] is too long (32769 > 32768"},
-		{"command total 256KiB", M_CMD_TOTAL, 262144, NULL, OK, NULL},
-		{"command total 256KiB+1", M_CMD_TOTAL, 262145, NULL, INV, "spec.command total size is too large (262145 > 262144"},
-		{"command[0] empty", M_CMD0_EMPTY, 0, NULL, INV, "spec.command[0] must not be empty"},
-		{"command empty (image default)", M_CMD_NONE, 0, NULL, OK, NULL},
-		{"gpu count 0", M_GPU_COUNT, 0, NULL, INV, "gpu count must be greater than 0"},
-		{"gpu count 1", M_GPU_COUNT, 1, NULL, OK, NULL},
-		{"gpu without count", M_GPU_NO_COUNT, 0, NULL, OK, NULL},
-		{"labels 128", M_LABELS_COUNT, 128, NULL, OK, NULL},
-		{"labels 129", M_LABELS_COUNT, 129, NULL, INV, "labels has too many entries (129 > 128)"},
-		{"label key 253", M_LABEL_KEY_LEN, 253, NULL, OK, NULL},
-		{"label key 254", M_LABEL_KEY_LEN, 254, NULL, INV, "labels key \"pppp"},
+		{"template resources 65536", M_TPL_RESOURCES_SIZE, 65536, "", OK, ""},
+		{"template resources 65537", M_TPL_RESOURCES_SIZE, 65537, "", INV, "spec.template.resources serialized size is too large (65537 > 65536"},
+		{"template driver_config 65536", M_TPL_DRIVER_CONFIG_SIZE, 65536, "", OK, ""},
+		{"template driver_config 65537", M_TPL_DRIVER_CONFIG_SIZE, 65537, "", INV, "spec.template.driver_config serialized size is too large (65537 > 65536"},
+		{"no template", M_NO_TEMPLATE, 0, "", OK, ""},
+		{"policy 262144", M_POLICY_SIZE, 262144, "", OK, ""},
+		{"policy 262145", M_POLICY_SIZE, 262145, "", INV, "spec.policy serialized size is too large (262145 > 262144"},
+		{"command 256 args", M_CMD_COUNT, 256, "", OK, ""},
+		{"command 257 args", M_CMD_COUNT, 257, "", INV, "spec.command has too many arguments (257 > 256)"},
+		{"command arg 32KiB", M_CMD_ARG_LEN, 32768, "", OK, ""},
+		{"command arg 32KiB+1", M_CMD_ARG_LEN, 32769, "", INV, "spec.command[2] is too long (32769 > 32768"},
+		{"command total 256KiB", M_CMD_TOTAL, 262144, "", OK, ""},
+		{"command total 256KiB+1", M_CMD_TOTAL, 262145, "", INV, "spec.command total size is too large (262145 > 262144"},
+		{"command[0] empty", M_CMD0_EMPTY, 0, "", INV, "spec.command[0] must not be empty"},
+		{"command empty (image default)", M_CMD_NONE, 0, "", OK, ""},
+		{"gpu count 0", M_GPU_COUNT, 0, "", INV, "gpu count must be greater than 0"},
+		{"gpu count 1", M_GPU_COUNT, 1, "", OK, ""},
+		{"gpu without count", M_GPU_NO_COUNT, 0, "", OK, ""},
+		{"labels 128", M_LABELS_COUNT, 128, "", OK, ""},
+		{"labels 129", M_LABELS_COUNT, 129, "", INV, "labels has too many entries (129 > 128)"},
+		{"label key 253", M_LABEL_KEY_LEN, 253, "", OK, ""},
+		{"label key 254", M_LABEL_KEY_LEN, 254, "", INV, "labels key \"pppp"},
 		{"label key bad", M_LABEL_KEY, 0, "-x", INV, "labels key \"-x\" is invalid"},
-		{"label key prefixed", M_LABEL_KEY, 0, "example.com/x", OK, NULL},
-		{"label value 63", M_LABEL_VALUE_LEN, 63, NULL, OK, NULL},
-		{"label value 64", M_LABEL_VALUE_LEN, 64, NULL, INV, "labels value for key \"k\""},
+		{"label key prefixed", M_LABEL_KEY, 0, "example.com/x", OK, ""},
+		{"label value 63", M_LABEL_VALUE_LEN, 63, "", OK, ""},
+		{"label value 64", M_LABEL_VALUE_LEN, 64, "", INV, "labels value for key \"k\""},
 		{"label value bad", M_LABEL_VALUE, 0, "a b", INV, "labels value for key \"k\" \"a b\" is invalid"},
-		{"label value empty", M_LABEL_VALUE, 0, "", OK, NULL},
-		{"annotations 128", M_ANN_COUNT, 128, NULL, OK, NULL},
-		{"annotations 129", M_ANN_COUNT, 129, NULL, INV, "annotations has too many entries (129 > 128)"},
-		{"annotation key 253", M_ANN_KEY_LEN, 253, NULL, OK, NULL},
-		{"annotation key 254", M_ANN_KEY_LEN, 254, NULL, INV, "annotations key"},
+		{"label value empty", M_LABEL_VALUE, 0, "", OK, ""},
+		{"annotations 128", M_ANN_COUNT, 128, "", OK, ""},
+		{"annotations 129", M_ANN_COUNT, 129, "", INV, "annotations has too many entries (129 > 128)"},
+		{"annotation key 253", M_ANN_KEY_LEN, 253, "", OK, ""},
+		{"annotation key 254", M_ANN_KEY_LEN, 254, "", INV, "annotations key"},
 		{"annotation key bad", M_ANN_KEY, 0, "a b", INV, "annotations key \"a b\" is invalid"},
-		{"annotation value 8192", M_ANN_VALUE_LEN, 8192, NULL, OK, NULL},
-		{"annotation value 8193", M_ANN_VALUE_LEN, 8193, NULL, INV, "annotations value for key \"a\" is too long (8193 > 8192"},
+		{"annotation value 8192", M_ANN_VALUE_LEN, 8192, "", OK, ""},
+		{"annotation value 8193", M_ANN_VALUE_LEN, 8193, "", INV, "annotations value for key \"a\" is too long (8193 > 8192"},
 	};
 	return cr_make_param_array(struct create_row, rows, NELEM(rows), NULL);
 }
@@ -549,7 +557,7 @@ ParameterizedTest(struct create_row *row, validate, create_request)
 	mutate(r, row);
 	int rc = osh_validate_create_request(r, err, sizeof(err));
 	cr_expect_eq(rc, row->code, "[%s] rc %d, want %d (%s)", row->label, rc, row->code, err);
-	if (row->msg)
+	if (row->msg[0])
 		cr_expect(strstr(err, row->msg) != NULL, "[%s] message \"%s\" lacks \"%s\"",
 			  row->label, err, row->msg);
 	protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -565,18 +573,18 @@ Test(validate, create_request_null)
 /* ---- names ---- */
 
 struct name_row {
-	const char *s;
+	char s[80];
 	int code;
-	const char *msg;
+	char msg[96];
 };
 
 ParameterizedTestParameters(validate, sandbox_name)
 {
 	static struct name_row rows[] = {
-		{"a", OK, NULL},
-		{"demo-1", OK, NULL},
-		{"0abc", OK, NULL},
-		{"abcdefghij-klmnopqr", OK, NULL}, /* 19 */
+		{"a", OK, ""},
+		{"demo-1", OK, ""},
+		{"0abc", OK, ""},
+		{"abcdefghij-klmnopqr", OK, ""}, /* 19 */
 		{"abcdefghij-klmnopqrs", INV, "is too long (20 > 19 bytes)"},
 		{"", INV, "name is required"},
 		{"Demo", INV, "name \"Demo\" is invalid: it may contain only lowercase letters"},
@@ -598,7 +606,7 @@ ParameterizedTest(struct name_row *row, validate, sandbox_name)
 	char err[256] = "";
 	int rc = osh_validate_sandbox_name(row->s, err, sizeof(err));
 	cr_expect_eq(rc, row->code, "[%s] rc %d (%s)", row->s, rc, err);
-	if (row->msg)
+	if (row->msg[0])
 		cr_expect(strstr(err, row->msg) != NULL, "[%s] \"%s\" lacks \"%s\"", row->s, err,
 			  row->msg);
 }
@@ -606,10 +614,10 @@ ParameterizedTest(struct name_row *row, validate, sandbox_name)
 ParameterizedTestParameters(validate, workspace)
 {
 	static struct name_row rows[] = {
-		{"", OK, NULL},
-		{"default", OK, NULL},
-		{"team-a-01", OK, NULL},
-		{"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc", OK, NULL},
+		{"", OK, ""},
+		{"default", OK, ""},
+		{"team-a-01", OK, ""},
+		{"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc", OK, ""},
 		{"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd", INV, "is too long (64 > 63 bytes)"},
 		{"Team", INV, "workspace \"Team\" is invalid"},
 		{"team--a", INV, "must not contain \"--\""},
@@ -624,7 +632,7 @@ ParameterizedTest(struct name_row *row, validate, workspace)
 	char err[256] = "";
 	int rc = osh_validate_workspace(row->s, err, sizeof(err));
 	cr_expect_eq(rc, row->code, "[%s] rc %d (%s)", row->s, rc, err);
-	if (row->msg)
+	if (row->msg[0])
 		cr_expect(strstr(err, row->msg) != NULL, "[%s] \"%s\" lacks \"%s\"", row->s, err,
 			  row->msg);
 }
@@ -640,12 +648,12 @@ Test(validate, workspace_null_is_default)
 ParameterizedTestParameters(validate, label_key)
 {
 	static struct name_row rows[] = {
-		{"app", OK, NULL},
-		{"A", OK, NULL},
-		{"my_label.v-2", OK, NULL},
-		{"example.com/app", OK, NULL},
-		{"a.b-c.d/X_y", OK, NULL},
-		{"k8s.io/a", OK, NULL},
+		{"app", OK, ""},
+		{"A", OK, ""},
+		{"my_label.v-2", OK, ""},
+		{"example.com/app", OK, ""},
+		{"a.b-c.d/X_y", OK, ""},
+		{"k8s.io/a", OK, ""},
 		{"", INV, "label key must not be empty"},
 		{"/app", INV, "the prefix before '/' must not be empty"},
 		{"example.com/", INV, "the name part must not be empty"},
@@ -663,7 +671,7 @@ ParameterizedTestParameters(validate, label_key)
 		{"example.com./app", INV, "the prefix must not start or end"},
 		{"example..com/app", INV, "the prefix must not contain \"..\""},
 		/* name part 63 / 64 */
-		{"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc", OK, NULL},
+		{"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc", OK, ""},
 		{"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd", INV, "the name part is longer than 63 bytes"},
 	};
 	return cr_make_param_array(struct name_row, rows, NELEM(rows), NULL);
@@ -674,7 +682,7 @@ ParameterizedTest(struct name_row *row, validate, label_key)
 	char err[512] = "";
 	int rc = osh_validate_label_key(row->s, err, sizeof(err));
 	cr_expect_eq(rc, row->code, "[%s] rc %d (%s)", row->s, rc, err);
-	if (row->msg)
+	if (row->msg[0])
 		cr_expect(strstr(err, row->msg) != NULL, "[%s] \"%s\" lacks \"%s\"", row->s, err,
 			  row->msg);
 }
@@ -706,10 +714,10 @@ ParameterizedTest(struct len_row *row, validate, label_key_length)
 ParameterizedTestParameters(validate, label_value)
 {
 	static struct name_row rows[] = {
-		{"", OK, NULL},
-		{"v", OK, NULL},
-		{"V1.2_3-x", OK, NULL},
-		{"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc", OK, NULL},
+		{"", OK, ""},
+		{"v", OK, ""},
+		{"V1.2_3-x", OK, ""},
+		{"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc", OK, ""},
 		{"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd", INV, "is too long (64 > 63 bytes)"},
 		{"-v", INV, "must start and end with a letter or digit"},
 		{"v.", INV, "must start and end with a letter or digit"},
@@ -725,7 +733,7 @@ ParameterizedTest(struct name_row *row, validate, label_value)
 	char err[512] = "";
 	int rc = osh_validate_label_value(row->s, err, sizeof(err));
 	cr_expect_eq(rc, row->code, "[%s] rc %d (%s)", row->s, rc, err);
-	if (row->msg)
+	if (row->msg[0])
 		cr_expect(strstr(err, row->msg) != NULL, "[%s] \"%s\" lacks \"%s\"", row->s, err,
 			  row->msg);
 }
@@ -747,10 +755,10 @@ Test(validate, long_key_is_shortened_in_message)
 /* ---- selectors ---- */
 
 struct sel_row {
-	const char *sel;
+	char sel[64];
 	int code;
 	size_t n;
-	const char *pairs; /* "k=v;k=v" expected, or error substring */
+	char pairs[96]; /* "k=v;k=v" expected, or error substring */
 };
 
 ParameterizedTestParameters(validate, selector)
@@ -839,10 +847,10 @@ Test(validate, selector_null_and_free_null)
 /* ---- NUL bytes on the wire ---- */
 
 struct wire_row {
-	const char *label;
+	char label[32];
 	int where; /* which field carries the marker byte */
 	int code;
-	const char *msg;
+	char msg[160];
 };
 
 enum { W_CLEAN, W_NAME, W_SPEC_ENV_VALUE, W_SPEC_ENV_KEY, W_CMD1, W_IMAGE, W_LABEL_VALUE,
@@ -851,7 +859,7 @@ enum { W_CLEAN, W_NAME, W_SPEC_ENV_VALUE, W_SPEC_ENV_KEY, W_CMD1, W_IMAGE, W_LAB
 ParameterizedTestParameters(validate, wire_strings)
 {
 	static struct wire_row rows[] = {
-		{"clean", W_CLEAN, OK, NULL},
+		{"clean", W_CLEAN, OK, ""},
 		{"name", W_NAME, INV, "name contains a NUL byte"},
 		{"spec env value", W_SPEC_ENV_VALUE, INV, "spec.environment[\"FOO\"] contains a NUL byte"},
 		{"spec env key", W_SPEC_ENV_KEY, INV, "spec.environment key contains a NUL byte"},
@@ -912,7 +920,7 @@ ParameterizedTest(struct wire_row *row, validate, wire_strings)
 	int rc = osh_validate_wire_strings(&openshell__v1__create_sandbox_request__descriptor, buf,
 					   len, err, sizeof(err));
 	cr_expect_eq(rc, row->code, "[%s] rc %d (%s)", row->label, rc, err);
-	if (row->msg)
+	if (row->msg[0])
 		cr_expect(strstr(err, row->msg) != NULL, "[%s] \"%s\" lacks \"%s\"", row->label, err,
 			  row->msg);
 	free(buf);
