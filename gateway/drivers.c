@@ -6,7 +6,6 @@
 #include "compute_driver.pb-c.h"
 #include "osh_log.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -15,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -322,27 +324,20 @@ int osh_driver_watch(osh_driver *d, const openshell_watch_sink_v1 *sink, char **
 
 /* ---- auto-detect ----------------------------------------------------- */
 
-struct osh_ping {
-	int api_version;
-	int libpod;
-};
-
-static size_t osh_ping_header(char *buf, size_t size, size_t n, void *ud)
+/* The probe of BEHAVIOR.md 1.2, byte for byte: one fixed request on a fresh
+ * connection, at most 512 bytes of answer read with a 1 s timeout, and a
+ * look at the status line and two header names. It is a liveness check,
+ * not an HTTP client (the docker and podman plugins use libcurl for that). */
+static int osh_header_present(const char *resp, const char *name)
 {
-	struct osh_ping *p = ud;
-	size_t len = size * n;
-	if (len >= 12 && strncasecmp(buf, "Api-Version:", 12) == 0)
-		p->api_version = 1;
-	if (len >= 19 && strncasecmp(buf, "Libpod-Api-Version:", 19) == 0)
-		p->libpod = 1;
-	return len;
-}
-
-static size_t osh_ping_body(char *buf, size_t size, size_t n, void *ud)
-{
-	(void)buf;
-	(void)ud;
-	return size * n;
+	size_t n = strlen(name);
+	for (const char *p = strstr(resp, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+		if (strncasecmp(p + 2, name, n) == 0)
+			return 1;
+		if (p[2] == '\r')
+			break; /* end of headers */
+	}
+	return 0;
 }
 
 int osh_probe_ping(const char *socket_path, const char *kind)
@@ -350,27 +345,41 @@ int osh_probe_ping(const char *socket_path, const char *kind)
 	struct stat st;
 	if (!socket_path || stat(socket_path, &st) != 0 || !S_ISSOCK(st.st_mode))
 		return 0;
-	CURL *c = curl_easy_init();
-	if (!c)
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
 		return 0;
-	struct osh_ping p = {0};
-	long status = 0;
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket_path);
-	curl_easy_setopt(c, CURLOPT_URL, "http://localhost/_ping");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, osh_ping_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &p);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, osh_ping_body);
-	int ok = curl_easy_perform(c) == CURLE_OK &&
-		 curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
-		 status == 200;
-	curl_easy_cleanup(c);
-	if (!ok)
+	memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
 		return 0;
+	struct timeval tv = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	static const char req[] = "GET /_ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+	char resp[513];
+	size_t got = 0;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
+		close(fd);
+		return 0;
+	}
+	while (got < sizeof(resp) - 1) {
+		ssize_t r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		resp[got] = '\0';
+		if (strstr(resp, "\r\n\r\n"))
+			break;
+	}
+	close(fd);
+	resp[got] = '\0';
+	if (strncmp(resp, "HTTP/1.1 200", 12) != 0 && strncmp(resp, "HTTP/1.0 200", 12) != 0)
+		return 0;
+	int libpod = osh_header_present(resp, "Libpod-Api-Version:");
 	if (strcmp(kind, "podman") == 0)
-		return p.libpod;
-	return p.api_version && !p.libpod;
+		return libpod;
+	return osh_header_present(resp, "Api-Version:") && !libpod;
 }
 
 /* Candidate sockets of BEHAVIOR.md 1.2, in order. Fills up to max paths. */

@@ -39,7 +39,10 @@ int osh_server_listen(osh_server *srv, const char *addr);
 int osh_server_start(osh_server *srv);
 
 /* Stop accepting calls, cancel open calls (watch streams end with
- * CANCELLED), wait for handlers and pollers to finish. Call once, from a
+ * CANCELLED), wait for handlers and pollers to finish and for every call
+ * reference to be released, including those taken with osh_call_ref: whoever
+ * keeps a stream must drop it from its osh_call_on_close callback (or when
+ * osh_call_closed turns true), or this waits forever. Call once, from a
  * thread that is not a handler. Then osh_server_free. */
 void osh_server_shutdown(osh_server *srv);
 void osh_server_free(osh_server *srv); /* NULL ok */
@@ -54,7 +57,8 @@ gpr_timespec osh_call_deadline(const osh_call *call);
 const char *osh_call_method(const osh_call *call);
 
 /* Unary success: send response bytes (copied) with status OK. Consumes
- * the handler's reference. */
+ * the handler's reference. The client may see the reply before the handler
+ * returns. */
 void osh_call_reply(osh_call *call, const uint8_t *response, size_t len);
 
 /* End the call with a non-OK status and message (printf format). For a
