@@ -51,6 +51,7 @@
 #define LC_BACKOFF_MIN_MS 250
 #define LC_BACKOFF_MAX_MS 30000
 #define LC_WATCH_MAX_QUEUED 256
+#define LC_HUB_BUCKETS 4096 /* watchers and event tails, by sandbox id */
 
 typedef Openshell__V1__Sandbox Sandbox;
 typedef Openshell__V1__SandboxPhase Phase;
@@ -97,10 +98,9 @@ struct osh_lifecycle {
 	osh_driver *driver; /* where new sandboxes go: the first configured */
 	pthread_mutex_t gates[LC_GATES];
 
-	pthread_mutex_t hub_mu;
-	struct lc_watcher *watchers;
-
-	struct lc_events *events; /* guarded by hub_mu */
+	pthread_mutex_t hub_mu; /* guards watchers[] and events[] */
+	struct lc_watcher *watchers[LC_HUB_BUCKETS];
+	struct lc_events *events[LC_HUB_BUCKETS];
 
 	pthread_mutex_t fence_mu;
 	struct lc_fence *fences;
@@ -123,13 +123,20 @@ static int64_t lc_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static pthread_mutex_t *lc_gate(osh_lifecycle *lc, const char *id)
+static uint32_t lc_hash(const char *id)
 {
 	uint32_t h = 2166136261u;
 	for (const char *p = id; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	return &lc->gates[h % LC_GATES];
+	return h;
 }
+
+static pthread_mutex_t *lc_gate(osh_lifecycle *lc, const char *id)
+{
+	return &lc->gates[lc_hash(id) % LC_GATES];
+}
+
+#define LC_BUCKET(id) (lc_hash(id) % LC_HUB_BUCKETS)
 
 static Phase lc_phase(const Sandbox *sb)
 {
@@ -347,7 +354,7 @@ static void lc_watcher_closed(osh_call *call, void *ud)
 	struct lc_watcher *w = ud;
 	osh_lifecycle *lc = w->lc;
 	pthread_mutex_lock(&lc->hub_mu);
-	for (struct lc_watcher **p = &lc->watchers; *p; p = &(*p)->next) {
+	for (struct lc_watcher **p = &lc->watchers[LC_BUCKET(w->id)]; *p; p = &(*p)->next) {
 		if (*p == w) {
 			*p = w->next;
 			break;
@@ -389,7 +396,7 @@ static void lc_publish(osh_lifecycle *lc, const char *id, const uint8_t *payload
 		       Phase phase)
 {
 	pthread_mutex_lock(&lc->hub_mu);
-	for (struct lc_watcher *w = lc->watchers; w; w = w->next)
+	for (struct lc_watcher *w = lc->watchers[LC_BUCKET(id)]; w; w = w->next)
 		if (strcmp(w->id, id) == 0)
 			lc_send_sandbox_locked(w, payload, len, phase);
 	pthread_mutex_unlock(&lc->hub_mu);
@@ -405,7 +412,8 @@ static void lc_events_free(struct lc_events *e)
 /* hub_mu held. */
 static struct lc_events *lc_events_find_locked(osh_lifecycle *lc, const char *id, int create)
 {
-	for (struct lc_events *e = lc->events; e; e = e->next)
+	struct lc_events **head = &lc->events[LC_BUCKET(id)];
+	for (struct lc_events *e = *head; e; e = e->next)
 		if (strcmp(e->id, id) == 0)
 			return e;
 	if (!create)
@@ -413,8 +421,8 @@ static struct lc_events *lc_events_find_locked(osh_lifecycle *lc, const char *id
 	struct lc_events *e = calloc(1, sizeof(*e));
 	if (e) {
 		snprintf(e->id, sizeof(e->id), "%s", id);
-		e->next = lc->events;
-		lc->events = e;
+		e->next = *head;
+		*head = e;
 	}
 	return e;
 }
@@ -423,7 +431,7 @@ static struct lc_events *lc_events_find_locked(osh_lifecycle *lc, const char *id
 static void lc_publish_gone(osh_lifecycle *lc, const char *id)
 {
 	pthread_mutex_lock(&lc->hub_mu);
-	for (struct lc_events **p = &lc->events; *p; p = &(*p)->next) {
+	for (struct lc_events **p = &lc->events[LC_BUCKET(id)]; *p; p = &(*p)->next) {
 		if (strcmp((*p)->id, id) == 0) {
 			struct lc_events *e = *p;
 			*p = e->next;
@@ -431,7 +439,7 @@ static void lc_publish_gone(osh_lifecycle *lc, const char *id)
 			break;
 		}
 	}
-	for (struct lc_watcher *w = lc->watchers; w; w = w->next)
+	for (struct lc_watcher *w = lc->watchers[LC_BUCKET(id)]; w; w = w->next)
 		if (strcmp(w->id, id) == 0)
 			lc_watcher_end_locked(w, GRPC_STATUS_OK, NULL);
 	pthread_mutex_unlock(&lc->hub_mu);
@@ -444,16 +452,15 @@ static void lc_publish_event(osh_lifecycle *lc, const char *id, const uint8_t *e
 	if (!buf)
 		return;
 	size_t n = lc_frame(buf, 0x1a, event, len); /* SandboxStreamEvent.event = 3 */
+	/* Kept for event_tail only while the store knows the sandbox. */
+	osh_object *o = NULL;
+	int known = osh_store_get(lc->store, id, &o) == OSH_STORE_OK;
+	osh_object_free(o);
 	pthread_mutex_lock(&lc->hub_mu);
-	for (struct lc_watcher *w = lc->watchers; w; w = w->next)
+	for (struct lc_watcher *w = lc->watchers[LC_BUCKET(id)]; w; w = w->next)
 		if (!w->ended && strcmp(w->id, id) == 0)
 			osh_call_send(w->call, buf, n);
-	/* Kept for event_tail only while the store knows the sandbox. */
-	struct lc_events *e = NULL;
-	osh_object *o = NULL;
-	if (osh_store_get(lc->store, id, &o) == OSH_STORE_OK)
-		e = lc_events_find_locked(lc, id, 1);
-	osh_object_free(o);
+	struct lc_events *e = known ? lc_events_find_locked(lc, id, 1) : NULL;
 	if (e) {
 		free(e->ev[e->next_slot]);
 		e->ev[e->next_slot] = buf;
@@ -1043,8 +1050,8 @@ static void lc_watch(osh_call *call, void *ud)
 		osh_call_fail(call, GRPC_STATUS_NOT_FOUND, "sandbox not found");
 		goto cleanup;
 	}
-	w->next = lc->watchers;
-	lc->watchers = w;
+	w->next = lc->watchers[LC_BUCKET(w->id)];
+	lc->watchers[LC_BUCKET(w->id)] = w;
 	Sandbox *sb = lc_unpack(o);
 	Phase ph = sb ? lc_phase(sb) : PH(UNKNOWN);
 	lc_sandbox_free(sb);
@@ -1481,17 +1488,19 @@ void osh_lifecycle_free(osh_lifecycle *lc)
 {
 	if (!lc)
 		return;
-	struct lc_watcher *w = lc->watchers;
-	while (w) {
-		struct lc_watcher *n = w->next;
-		free(w);
-		w = n;
-	}
-	struct lc_events *ev = lc->events;
-	while (ev) {
-		struct lc_events *n = ev->next;
-		lc_events_free(ev);
-		ev = n;
+	for (size_t b = 0; b < LC_HUB_BUCKETS; b++) {
+		struct lc_watcher *w = lc->watchers[b];
+		while (w) {
+			struct lc_watcher *n = w->next;
+			free(w);
+			w = n;
+		}
+		struct lc_events *ev = lc->events[b];
+		while (ev) {
+			struct lc_events *n = ev->next;
+			lc_events_free(ev);
+			ev = n;
+		}
 	}
 	struct lc_fence *f = lc->fences;
 	while (f) {

@@ -457,9 +457,10 @@ static void store_rollback(osh_store *st)
 	store_reset(s);
 }
 
-/* Build an object from the current row of a statement selecting OBJECT_COLS
- * (and its labels). */
-static int store_row_to_object(osh_store *st, sqlite3_stmt *s, osh_object **out)
+/* Build an object from the current row of a statement selecting OBJECT_COLS,
+ * and its labels when with_labels is set. */
+static int store_row_to_object(osh_store *st, sqlite3_stmt *s, int with_labels,
+			       osh_object **out)
 {
 	sqlite3_stmt *ls = st->stmt[S_LABELS];
 	osh_object *o = calloc(1, sizeof(*o));
@@ -488,6 +489,10 @@ static int store_row_to_object(osh_store *st, sqlite3_stmt *s, osh_object **out)
 	if (o->payload_len)
 		memcpy(o->payload, blob, o->payload_len);
 
+	if (!with_labels) {
+		*out = o;
+		return OSH_STORE_OK;
+	}
 	if (store_bind_text(ls, 1, o->id) != SQLITE_OK) {
 		store_db_err(st, "bind label query");
 		goto cleanup;
@@ -639,7 +644,7 @@ static int store_get_one(osh_store *st, sqlite3_stmt *s, const char *what, osh_o
 	int r = sqlite3_step(s);
 
 	if (r == SQLITE_ROW)
-		return store_row_to_object(st, s, out);
+		return store_row_to_object(st, s, 1, out);
 	if (r == SQLITE_DONE) {
 		store_set_err(st, "store: %s not found", what);
 		return OSH_STORE_NOT_FOUND;
@@ -941,7 +946,7 @@ int osh_store_list(osh_store *st, const char *type, const char *workspace,
 			v = nv;
 			cap = ncap;
 		}
-		if (store_row_to_object(st, s, &v[n]) != OSH_STORE_OK)
+		if (store_row_to_object(st, s, 0, &v[n]) != OSH_STORE_OK)
 			goto cleanup;
 		n++;
 	}

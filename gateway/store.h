@@ -89,7 +89,9 @@ int osh_store_delete(osh_store *st, const char *id, uint64_t expected_rv);
  * workspace. selector: n_selector key=value pairs that must all match (AND);
  * NULL/0 = no filter. limit 0 = no limit; limit and offset are applied in SQL.
  * On OK *out is a malloc'd array of *n_out objects (NULL when 0);
- * free with osh_object_array_free(*out, *n_out). */
+ * free with osh_object_array_free(*out, *n_out). Listed objects carry no
+ * labels (n_labels 0): reading them per row would double the cost of a page,
+ * and the payload holds them anyway; osh_store_get returns them. */
 int osh_store_list(osh_store *st, const char *type, const char *workspace,
 		   const osh_label *selector, size_t n_selector, uint32_t limit,
 		   uint32_t offset, osh_object ***out, size_t *n_out);

@@ -19,10 +19,11 @@ struct osh_client {
 };
 
 /* Reconnect backoff for unix targets: a driver that comes back is noticed
- * within about a second. MIN is gRPC's floor on one connect attempt
- * (handshake included), so it stays at a second. */
+ * within about a second. MIN is gRPC's limit on one connect attempt
+ * (handshake included): 5 s lets a slow peer (a gateway busy starting, a
+ * process under valgrind) finish its handshake. */
 #define OSH_CLIENT_UNIX_BACKOFF_INITIAL_MS 100
-#define OSH_CLIENT_UNIX_BACKOFF_MIN_MS 1000
+#define OSH_CLIENT_UNIX_BACKOFF_MIN_MS 5000
 #define OSH_CLIENT_UNIX_BACKOFF_MAX_MS 1000
 /* How long a call waits for a channel in TRANSIENT_FAILURE to retry at once. */
 #define OSH_CLIENT_KICK_MS 250

@@ -14,6 +14,9 @@ DRV_STATE=$T/drv.state # unset to run the test driver without a state file
 mkdir -p "$DRIVER_DIR"
 ln -s "$B/plugins/remote-uds/.libs/remote-uds.so" "$DRIVER_DIR/remote-uds.so"
 export OPENSHELL_GATEWAY=unix:$GW_SOCK
+# Multiplies every wait (and the test driver's injected delays in the scripts),
+# e.g. OSH_TIME_SCALE=10 with OSH_GATEWAY_WRAPPER=valgrind.
+S=${OSH_TIME_SCALE:-1}
 PASS=0
 FAIL=0
 DRV_PID=
@@ -34,7 +37,7 @@ check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 
 wait_for_socket() { # PATH [SECONDS]
 	local i
-	for i in $(seq 1 $((${2:-10} * 20))); do
+	for i in $(seq 1 $((${2:-10} * 20 * S))); do
 		[ -S "$1" ] && return 0
 		sleep 0.05
 	done
@@ -60,11 +63,13 @@ stop_driver() { # signal (default TERM)
 
 start_gateway() { # extra gateway flags
 	rm -f "$GW_SOCK"
-	"$B/openshell-gateway" --driver-dir "$DRIVER_DIR" --drivers "test@$DRV_SOCK" \
+	# OSH_GATEWAY_WRAPPER, e.g. "valgrind --leak-check=full --error-exitcode=99",
+	# runs the gateway under a checker.
+	${OSH_GATEWAY_WRAPPER:-} "$B/openshell-gateway" --driver-dir "$DRIVER_DIR" --drivers "test@$DRV_SOCK" \
 		--bind-address "unix:$GW_SOCK" --db-url "sqlite:$DB" --log-level debug "$@" \
 		>>"$T/gateway.log" 2>&1 &
 	GW_PID=$!
-	wait_for_socket "$GW_SOCK"
+	wait_for_socket "$GW_SOCK" 60
 }
 
 stop_gateway() { # signal (default TERM); returns the gateway's exit status
@@ -73,6 +78,11 @@ stop_gateway() { # signal (default TERM); returns the gateway's exit status
 	local rc=0
 	wait "$GW_PID" 2>/dev/null || rc=$?
 	GW_PID=
+	# A graceful stop must exit 0: under ASan a leak report makes it non-zero.
+	if [ "${1:-TERM}" != KILL ] && [ "$rc" -ne 0 ]; then
+		not_ok "gateway exited with status $rc after SIG${1:-TERM}"
+		grep -A30 'ERROR: \|LeakSanitizer' "$T/gateway.log" | head -60
+	fi
 	return $rc
 }
 
@@ -88,7 +98,7 @@ phase() {
 # wait_phase NAME PHASE [SECONDS]
 wait_phase() {
 	local i p
-	for i in $(seq 1 $((${3:-10} * 10))); do
+	for i in $(seq 1 $((${3:-10} * 10 * S))); do
 		p=$(phase "$1")
 		[ "$p" = "$2" ] && return 0
 		sleep 0.1

@@ -50,11 +50,11 @@ check "validation and duplicates over the wire" $WIRE validation
 # SIGKILL during create: the interrupted create is finished after restart.
 stop_gateway
 stop_driver
-start_driver --create-delay-ms 1500
+start_driver --create-delay-ms $((1500 * S))
 start_gateway
-cli --timeout 10 sandbox create killedcreate --image test/img -- sleep 1 >/dev/null 2>&1 &
+cli --timeout $((10 * S)) sandbox create killedcreate --image test/img -- sleep 1 >/dev/null 2>&1 &
 CLI_PID=$!
-sleep 0.5
+check "during create: the intent row is PROVISIONING" wait_phase killedcreate PROVISIONING 5
 stop_gateway KILL
 wait $CLI_PID 2>/dev/null
 stop_driver
@@ -65,12 +65,11 @@ check "SIGKILL during create: row kept and converges to READY" wait_phase killed
 # SIGKILL during delete: the interrupted delete is finished after restart.
 stop_gateway
 stop_driver
-start_driver --delete-delay-ms 1500
+start_driver --delete-delay-ms $((1500 * S))
 start_gateway
-cli --timeout 10 sandbox delete killedcreate >/dev/null 2>&1 &
+cli --timeout $((10 * S)) sandbox delete killedcreate >/dev/null 2>&1 &
 CLI_PID=$!
-sleep 0.5
-check "during delete: the row says DELETING" test "$(phase killedcreate)" = DELETING
+check "during delete: the row says DELETING" wait_phase killedcreate DELETING 5
 stop_gateway KILL
 wait $CLI_PID 2>/dev/null
 stop_driver
