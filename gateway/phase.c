@@ -452,10 +452,7 @@ int osh_sandbox_apply_driver_snapshot_ex(Openshell__V1__Sandbox *sb,
 	changed = before_len != after_len || memcmp(before, after, before_len) != 0;
 	free(before);
 	free(after);
-	if (changed && st->phase != old_phase)
-		osh_info("sandbox \"%s\": phase %s -> %s", ds_name, osh_phase_name(old_phase),
-			 osh_phase_name(st->phase));
-	return changed;
+	return changed; /* the caller logs phase changes once the write succeeded */
 }
 
 int osh_sandbox_apply_driver_snapshot(Openshell__V1__Sandbox *sb,
