@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,8 +93,17 @@ static void driver_start(const char *const *extra)
 	for (int64_t end = now_ms() + 15000; now_ms() < end; sleep_ms(20)) {
 		struct stat st;
 		int wst;
-		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
-			return;
+		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			/* The file exists from bind(); wait for listen() too. */
+			int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+			struct sockaddr_un sa = {.sun_family = AF_UNIX};
+			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+			int up = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+			if (fd >= 0)
+				close(fd);
+			if (up)
+				return;
+		}
 		if (waitpid(driver_pid, &wst, WNOHANG) == driver_pid) {
 			driver_pid = -1;
 			cr_assert_fail("py_driver.py exited before listening (status %d)", wst);
