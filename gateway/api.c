@@ -14,8 +14,7 @@
 
 #define OSH_SVC "/openshell.v1.OpenShell/"
 
-/* Pack any message and reply OK. */
-static void osh_reply_msg(osh_call *call, const ProtobufCMessage *m)
+void osh_api_reply_msg(osh_call *call, const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	uint8_t *buf = malloc(len ? len : 1);
@@ -28,8 +27,7 @@ static void osh_reply_msg(osh_call *call, const ProtobufCMessage *m)
 	free(buf);
 }
 
-/* Decode the request or fail the call with INVALID_ARGUMENT. */
-static ProtobufCMessage *osh_decode(osh_call *call, const ProtobufCMessageDescriptor *desc)
+ProtobufCMessage *osh_api_decode(osh_call *call, const ProtobufCMessageDescriptor *desc)
 {
 	size_t len;
 	const uint8_t *req = osh_call_request(call, &len);
@@ -43,21 +41,21 @@ static ProtobufCMessage *osh_decode(osh_call *call, const ProtobufCMessageDescri
 static void osh_api_health(osh_call *call, void *ud)
 {
 	(void)ud;
-	ProtobufCMessage *req = osh_decode(call, &openshell__v1__health_request__descriptor);
+	ProtobufCMessage *req = osh_api_decode(call, &openshell__v1__health_request__descriptor);
 	if (!req)
 		return;
 	protobuf_c_message_free_unpacked(req, NULL);
 	Openshell__V1__HealthResponse resp = OPENSHELL__V1__HEALTH_RESPONSE__INIT;
 	resp.status = OPENSHELL__V1__SERVICE_STATUS__SERVICE_STATUS_HEALTHY;
 	resp.version = (char *)PACKAGE_VERSION;
-	osh_reply_msg(call, &resp.base);
+	osh_api_reply_msg(call, &resp.base);
 }
 
 static void osh_api_gateway_info(osh_call *call, void *ud)
 {
 	osh_gateway *gw = ud;
 	ProtobufCMessage *req =
-		osh_decode(call, &openshell__v1__get_gateway_info_request__descriptor);
+		osh_api_decode(call, &openshell__v1__get_gateway_info_request__descriptor);
 	if (!req)
 		return;
 	protobuf_c_message_free_unpacked(req, NULL);
@@ -84,7 +82,7 @@ static void osh_api_gateway_info(osh_call *call, void *ud)
 	resp.gateway_version = (char *)PACKAGE_VERSION;
 	resp.n_compute_drivers = n;
 	resp.compute_drivers = ptrs;
-	osh_reply_msg(call, &resp.base);
+	osh_api_reply_msg(call, &resp.base);
 cleanup:
 	free(infos);
 	free(ptrs);

@@ -4,6 +4,8 @@
 #define OSH_API_H
 
 #include "drivers.h"
+
+#include <protobuf-c/protobuf-c.h>
 #include "osh_server.h"
 #include "settings.h"
 
@@ -14,6 +16,12 @@ typedef struct osh_gateway {
 	char gateway_id[64];
 	struct osh_lifecycle *lc; /* sandbox lifecycle, store, reconciler (NULL until set up) */
 } osh_gateway;
+
+/* Pack m and reply OK (or RESOURCE_EXHAUSTED). Consumes the call. */
+void osh_api_reply_msg(osh_call *call, const ProtobufCMessage *m);
+/* Unpack the request as desc; on malformed bytes fail the call with
+ * INVALID_ARGUMENT and return NULL. Free with protobuf_c_message_free_unpacked. */
+ProtobufCMessage *osh_api_decode(osh_call *call, const ProtobufCMessageDescriptor *desc);
 
 /* Register every method of openshell.v1.OpenShell on gw->server. */
 int osh_api_register(osh_gateway *gw);

@@ -175,16 +175,13 @@ static void osh_host_log(void *ctx, int32_t level, const char *msg)
 static const char *osh_host_config_get(void *ctx, const char *key)
 {
 	osh_driver *d = ctx;
-	for (size_t i = 0; i < d->n_cfg; i++)
-		if (strcmp(d->cfg_keys[i], key) == 0)
-			return d->cfg_values[i];
-	return NULL;
+	return osh_driver_section_get(&d->cfg, key);
 }
 
 static const char *osh_host_config_key_at(void *ctx, uint32_t index)
 {
 	osh_driver *d = ctx;
-	return index < d->n_cfg ? d->cfg_keys[index] : NULL;
+	return index < d->cfg.n ? d->cfg.keys[index] : NULL;
 }
 
 static void *osh_host_alloc(uint64_t size)
@@ -197,41 +194,13 @@ static void osh_host_free(void *p)
 	free(p);
 }
 
-static int osh_driver_cfg_set(osh_driver *d, const char *key, const char *value)
-{
-	for (size_t i = 0; i < d->n_cfg; i++) {
-		if (strcmp(d->cfg_keys[i], key) == 0) {
-			free(d->cfg_values[i]);
-			d->cfg_values[i] = strdup(value);
-			return 0;
-		}
-	}
-	char **k = realloc(d->cfg_keys, (d->n_cfg + 1) * sizeof(char *));
-	if (!k)
-		return -1;
-	d->cfg_keys = k;
-	char **v = realloc(d->cfg_values, (d->n_cfg + 1) * sizeof(char *));
-	if (!v)
-		return -1;
-	d->cfg_values = v;
-	d->cfg_keys[d->n_cfg] = strdup(key);
-	d->cfg_values[d->n_cfg] = strdup(value);
-	d->n_cfg++;
-	return 0;
-}
-
 static void osh_driver_free(osh_driver *d)
 {
 	if (!d)
 		return;
 	if (d->instance && d->table.close)
 		d->table.close(d->instance);
-	for (size_t i = 0; i < d->n_cfg; i++) {
-		free(d->cfg_keys[i]);
-		free(d->cfg_values[i]);
-	}
-	free(d->cfg_keys);
-	free(d->cfg_values);
+	osh_driver_section_clear(&d->cfg);
 	free(d->name);
 	free(d->plugin_path);
 	free(d->socket);
@@ -547,12 +516,12 @@ static osh_driver *osh_driver_new(const char *name, const char *plugin_path, con
 	d->socket = socket ? strdup(socket) : NULL;
 	const osh_driver_section *sec = osh_config_driver_section(cfg, name);
 	for (size_t i = 0; sec && i < sec->n; i++)
-		osh_driver_cfg_set(d, sec->keys[i], sec->values[i]);
+		osh_driver_section_set(&d->cfg, sec->keys[i], sec->values[i]);
 	if (socket)
-		osh_driver_cfg_set(d, "socket_path", socket);
+		osh_driver_section_set(&d->cfg, "socket_path", socket);
 	else if (detected_socket && !osh_driver_section_get(sec, "socket_path"))
-		osh_driver_cfg_set(d, "socket_path", detected_socket);
-	osh_driver_cfg_set(d, "gateway_id", gateway_id);
+		osh_driver_section_set(&d->cfg, "socket_path", detected_socket);
+	osh_driver_section_set(&d->cfg, "gateway_id", gateway_id);
 	d->host.abi_major = OPENSHELL_DRIVER_ABI_MAJOR;
 	d->host.struct_size = (uint32_t)sizeof(d->host);
 	d->host.host_ctx = d;

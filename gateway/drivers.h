@@ -37,9 +37,7 @@ typedef struct osh_driver {
 	openshell_driver_table_v1 table; /* zero-filled copy of the plugin's table */
 	void *instance;
 	openshell_host_v1 host;
-	char **cfg_keys; /* what config_get/config_key_at serve */
-	char **cfg_values;
-	size_t n_cfg;
+	osh_driver_section cfg; /* what config_get/config_key_at serve */
 
 	/* GetCapabilities snapshot, taken once at start. */
 	char *driver_name;

@@ -278,30 +278,6 @@ static void lc_reply_framed(osh_call *call, const uint8_t *payload, size_t len)
 	free(buf);
 }
 
-static void lc_reply_msg(osh_call *call, const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf) {
-		osh_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	protobuf_c_message_pack(m, buf);
-	osh_call_reply(call, buf, len);
-	free(buf);
-}
-
-static ProtobufCMessage *lc_decode(osh_call *call, const ProtobufCMessageDescriptor *desc)
-{
-	size_t len;
-	const uint8_t *req = osh_call_request(call, &len);
-	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, req);
-	if (!m)
-		osh_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
-			      "request is not a valid %s message", desc->name);
-	return m;
-}
-
 static Sandbox *lc_unpack(const osh_object *o)
 {
 	return openshell__v1__sandbox__unpack(NULL, o->payload_len, o->payload);
@@ -611,7 +587,7 @@ static void lc_create(osh_call *call, void *ud)
 		osh_call_fail(call, code, "%s", err);
 		return;
 	}
-	Openshell__V1__CreateSandboxRequest *req = (Openshell__V1__CreateSandboxRequest *)lc_decode(
+	Openshell__V1__CreateSandboxRequest *req = (Openshell__V1__CreateSandboxRequest *)osh_api_decode(
 		call, &openshell__v1__create_sandbox_request__descriptor);
 	if (!req)
 		return;
@@ -743,7 +719,7 @@ cleanup:
 static void lc_get(osh_call *call, void *ud)
 {
 	osh_lifecycle *lc = ud;
-	Openshell__V1__GetSandboxRequest *req = (Openshell__V1__GetSandboxRequest *)lc_decode(
+	Openshell__V1__GetSandboxRequest *req = (Openshell__V1__GetSandboxRequest *)osh_api_decode(
 		call, &openshell__v1__get_sandbox_request__descriptor);
 	if (!req)
 		return;
@@ -758,7 +734,7 @@ static void lc_get(osh_call *call, void *ud)
 static void lc_list(osh_call *call, void *ud)
 {
 	osh_lifecycle *lc = ud;
-	Openshell__V1__ListSandboxesRequest *req = (Openshell__V1__ListSandboxesRequest *)lc_decode(
+	Openshell__V1__ListSandboxesRequest *req = (Openshell__V1__ListSandboxesRequest *)osh_api_decode(
 		call, &openshell__v1__list_sandboxes_request__descriptor);
 	if (!req)
 		return;
@@ -857,7 +833,7 @@ static void lc_lifecycle_op(osh_call *call, osh_lifecycle *lc, enum lc_op op, co
 			Openshell__V1__DeleteSandboxResponse r =
 				OPENSHELL__V1__DELETE_SANDBOX_RESPONSE__INIT;
 			r.deleted = 1;
-			lc_reply_msg(call, &r.base);
+			osh_api_reply_msg(call, &r.base);
 		} else {
 			osh_call_fail(call, GRPC_STATUS_NOT_FOUND, "sandbox not found");
 		}
@@ -935,7 +911,7 @@ static void lc_lifecycle_op(osh_call *call, osh_lifecycle *lc, enum lc_op op, co
 			Openshell__V1__DeleteSandboxResponse r =
 				OPENSHELL__V1__DELETE_SANDBOX_RESPONSE__INIT;
 			r.deleted = 1;
-			lc_reply_msg(call, &r.base);
+			osh_api_reply_msg(call, &r.base);
 			osh_info("sandbox %s/%s (id %s) deleted", o->workspace, name, id);
 		} else {
 			lc_restore(lc, o, old, old_len);
@@ -991,7 +967,7 @@ unlock:
 
 static void lc_stop(osh_call *call, void *ud)
 {
-	Openshell__V1__StopSandboxRequest *req = (Openshell__V1__StopSandboxRequest *)lc_decode(
+	Openshell__V1__StopSandboxRequest *req = (Openshell__V1__StopSandboxRequest *)osh_api_decode(
 		call, &openshell__v1__stop_sandbox_request__descriptor);
 	if (!req)
 		return;
@@ -1001,7 +977,7 @@ static void lc_stop(osh_call *call, void *ud)
 
 static void lc_start(osh_call *call, void *ud)
 {
-	Openshell__V1__StartSandboxRequest *req = (Openshell__V1__StartSandboxRequest *)lc_decode(
+	Openshell__V1__StartSandboxRequest *req = (Openshell__V1__StartSandboxRequest *)osh_api_decode(
 		call, &openshell__v1__start_sandbox_request__descriptor);
 	if (!req)
 		return;
@@ -1011,7 +987,7 @@ static void lc_start(osh_call *call, void *ud)
 
 static void lc_delete(osh_call *call, void *ud)
 {
-	Openshell__V1__DeleteSandboxRequest *req = (Openshell__V1__DeleteSandboxRequest *)lc_decode(
+	Openshell__V1__DeleteSandboxRequest *req = (Openshell__V1__DeleteSandboxRequest *)osh_api_decode(
 		call, &openshell__v1__delete_sandbox_request__descriptor);
 	if (!req)
 		return;
@@ -1022,7 +998,7 @@ static void lc_delete(osh_call *call, void *ud)
 static void lc_watch(osh_call *call, void *ud)
 {
 	osh_lifecycle *lc = ud;
-	Openshell__V1__WatchSandboxRequest *req = (Openshell__V1__WatchSandboxRequest *)lc_decode(
+	Openshell__V1__WatchSandboxRequest *req = (Openshell__V1__WatchSandboxRequest *)osh_api_decode(
 		call, &openshell__v1__watch_sandbox_request__descriptor);
 	if (!req)
 		return;

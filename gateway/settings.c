@@ -182,7 +182,7 @@ static osh_driver_section *osh_section_get_or_add(osh_config *cfg, const char *n
 	return s;
 }
 
-static int osh_section_set(osh_driver_section *s, const char *key, const char *value)
+int osh_driver_section_set(osh_driver_section *s, const char *key, const char *value)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		if (strcmp(s->keys[i], key) == 0) {
@@ -289,7 +289,7 @@ static int osh_ini_handler(void *user, const char *section, const char *name,
 		}
 		osh_driver_section *s = osh_section_get_or_add(f, dname);
 		free(dname);
-		if (!s || osh_section_set(s, name, value) != 0) {
+		if (!s || osh_driver_section_set(s, name, value) != 0) {
 			osh_seterr(ctx->err, ctx->errlen, "out of memory");
 			ctx->failed = 1;
 			return 0;
@@ -536,18 +536,22 @@ void osh_config_free(osh_config *cfg)
 	free(cfg->driver_dir);
 	free(cfg->log_level);
 	free(cfg->db_url);
-	for (size_t i = 0; i < cfg->n_sections; i++) {
-		osh_driver_section *s = &cfg->sections[i];
-		for (size_t j = 0; j < s->n; j++) {
-			free(s->keys[j]);
-			free(s->values[j]);
-		}
-		free(s->keys);
-		free(s->values);
-		free(s->name);
-	}
+	for (size_t i = 0; i < cfg->n_sections; i++)
+		osh_driver_section_clear(&cfg->sections[i]);
 	free(cfg->sections);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+void osh_driver_section_clear(osh_driver_section *s)
+{
+	for (size_t j = 0; j < s->n; j++) {
+		free(s->keys[j]);
+		free(s->values[j]);
+	}
+	free(s->keys);
+	free(s->values);
+	free(s->name);
+	memset(s, 0, sizeof(*s));
 }
 
 const osh_driver_section *osh_config_driver_section(const osh_config *cfg, const char *name)

@@ -54,6 +54,10 @@ void osh_config_usage(FILE *out, const char *argv0);
 /* The section for a driver name, or NULL. */
 const osh_driver_section *osh_config_driver_section(const osh_config *cfg, const char *name);
 const char *osh_driver_section_get(const osh_driver_section *s, const char *key);
+/* Set key (replacing an earlier value). Returns 0, or -1 out of memory. */
+int osh_driver_section_set(osh_driver_section *s, const char *key, const char *value);
+/* Free the keys, values and name; leaves s empty. */
+void osh_driver_section_clear(osh_driver_section *s);
 
 /* Normalise a driver name (trim, check [A-Za-z0-9_-], lower-case). Returns a
  * malloc'd string, or NULL with err set. */

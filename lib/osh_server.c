@@ -480,22 +480,29 @@ void osh_call_finish(osh_call *c, int code, const char *message)
 	osh_call_unref(c);
 }
 
-void osh_call_reply(osh_call *c, const uint8_t *response, size_t len)
+/* Append a copy of bytes to the send queue (c->mu held). Returns 0 or -1
+ * when out of memory. */
+static int osh_call_push_locked(osh_call *c, const uint8_t *bytes, size_t len)
 {
 	struct osh_msg *m = malloc(sizeof(*m));
+	if (!m)
+		return -1;
+	m->bb = osh_bb_from_bytes(bytes, len);
+	m->next = NULL;
+	if (c->tail)
+		c->tail->next = m;
+	else
+		c->head = m;
+	c->tail = m;
+	c->nqueued++;
+	return 0;
+}
+
+void osh_call_reply(osh_call *c, const uint8_t *response, size_t len)
+{
 	pthread_mutex_lock(&c->mu);
-	if (m && !c->closed && !c->finish_requested) {
-		m->bb = osh_bb_from_bytes(response, len);
-		m->next = NULL;
-		if (c->tail)
-			c->tail->next = m;
-		else
-			c->head = m;
-		c->tail = m;
-		c->nqueued++;
-		m = NULL;
-	}
-	free(m);
+	if (!c->closed && !c->finish_requested && osh_call_push_locked(c, response, len) != 0)
+		osh_call_finish_locked(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	osh_call_finish_locked(c, GRPC_STATUS_OK, NULL);
 	pthread_mutex_unlock(&c->mu);
 	osh_call_unref(c);
@@ -527,19 +534,10 @@ int osh_call_send(osh_call *c, const uint8_t *msg, size_t len)
 		pthread_mutex_unlock(&c->mu);
 		return -1;
 	}
-	struct osh_msg *m = malloc(sizeof(*m));
-	if (!m) {
+	if (osh_call_push_locked(c, msg, len) != 0) {
 		pthread_mutex_unlock(&c->mu);
 		return -1;
 	}
-	m->bb = osh_bb_from_bytes(msg, len);
-	m->next = NULL;
-	if (c->tail)
-		c->tail->next = m;
-	else
-		c->head = m;
-	c->tail = m;
-	c->nqueued++;
 	osh_call_pump_locked(c);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
