@@ -102,6 +102,20 @@ PY
 start_driver
 check "backend object gone: the row goes away" wait_phase keep2 GONE 15
 
+# gateway_manages_lifecycle: a graceful shutdown stops running sandboxes
+# (their rows keep READY), the next start starts them again.
+stop_gateway
+stop_driver
+start_driver --manages-lifecycle
+start_gateway
+cli sandbox create managed --image test/img --wait -- sleep 100 >/dev/null
+mid=$(cli -o json sandbox get managed | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["id"])')
+stop_gateway TERM
+check "shutdown stopped the running sandbox" grep -q "sandbox \"$mid\" stopped" "$T/driver.log"
+start_gateway
+check "start-up started it again" bash -c "for i in \$(seq 50); do grep -q 'sandbox \"$mid\" starting' '$T/driver.log' && exit 0; sleep 0.1; done; exit 1"
+check "and it is READY" wait_phase managed READY
+
 # 1,000 sandboxes: pagination and label selectors.
 stop_gateway
 stop_driver
