@@ -1352,32 +1352,72 @@ static void lc_recover(osh_lifecycle *lc)
 	osh_object_array_free(objs, n);
 }
 
-static void lc_shutdown_sweep(osh_lifecycle *lc)
+/* Shutdown sweep: StopSandbox for every running sandbox, 16 at a time
+ * (upstream's concurrency), without writing any phase. */
+#define LC_SHUTDOWN_STOPPERS 16
+
+struct lc_stopper {
+	osh_lifecycle *lc;
+	osh_object **objs;
+	size_t n;
+	size_t next; /* guarded by mu */
+	size_t stopped;
+	pthread_mutex_t mu;
+};
+
+static void *lc_stopper_main(void *arg)
 {
-	osh_driver *d = lc->driver;
-	if (!d->manages_lifecycle)
-		return;
-	osh_object **objs = NULL;
-	size_t n = 0;
-	if (osh_store_list(lc->store, LC_TYPE, NULL, NULL, 0, 0, 0, &objs, &n) != OSH_STORE_OK)
-		return;
-	size_t stopped = 0;
-	for (size_t i = 0; i < n; i++) {
-		Sandbox *sb = lc_unpack(objs[i]);
+	struct lc_stopper *st = arg;
+	for (;;) {
+		pthread_mutex_lock(&st->mu);
+		size_t i = st->next++;
+		pthread_mutex_unlock(&st->mu);
+		if (i >= st->n)
+			return NULL;
+		osh_object *o = st->objs[i];
+		Sandbox *sb = lc_unpack(o);
 		Phase ph = sb ? lc_phase(sb) : PH(UNKNOWN);
 		lc_sandbox_free(sb);
 		if (ph != PH(READY) && ph != PH(PROVISIONING) && ph != PH(STARTING) &&
 		    ph != PH(UNKNOWN))
 			continue;
 		char *msg = NULL;
-		if (lc_driver_simple(d, OSH_RPC_STOP_SANDBOX, objs[i]->id, objs[i]->name, &msg) ==
-		    OPENSHELL_STATUS_OK)
-			stopped++;
+		int code = lc_driver_simple(st->lc->driver, OSH_RPC_STOP_SANDBOX, o->id, o->name,
+					    &msg);
+		if (code != OPENSHELL_STATUS_OK)
+			osh_warn("sandbox %s/%s: stop at shutdown failed: %s", o->workspace, o->name,
+				 msg);
 		free(msg);
+		pthread_mutex_lock(&st->mu);
+		st->stopped += code == OPENSHELL_STATUS_OK;
+		pthread_mutex_unlock(&st->mu);
 	}
-	osh_object_array_free(objs, n);
-	if (stopped)
-		osh_info("driver %s: stopped %zu running sandboxes for shutdown", d->name, stopped);
+}
+
+static void lc_shutdown_sweep(osh_lifecycle *lc)
+{
+	osh_driver *d = lc->driver;
+	if (!d->manages_lifecycle)
+		return;
+	struct lc_stopper st = {.lc = lc};
+	if (osh_store_list(lc->store, LC_TYPE, NULL, NULL, 0, 0, 0, &st.objs, &st.n) !=
+	    OSH_STORE_OK)
+		return;
+	pthread_mutex_init(&st.mu, NULL);
+	pthread_t t[LC_SHUTDOWN_STOPPERS];
+	size_t nt = 0;
+	while (nt < LC_SHUTDOWN_STOPPERS && nt < st.n &&
+	       pthread_create(&t[nt], NULL, lc_stopper_main, &st) == 0)
+		nt++;
+	if (nt == 0)
+		lc_stopper_main(&st);
+	for (size_t i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&st.mu);
+	osh_object_array_free(st.objs, st.n);
+	if (st.stopped)
+		osh_info("driver %s: stopped %zu running sandboxes for shutdown", d->name,
+			 st.stopped);
 }
 
 /* ---- setup ----------------------------------------------------------- */
