@@ -26,9 +26,15 @@ chmod 0755 "$T"
 . "$src/tests/integration/docker_env.sh"
 GW_PID=
 finish() {
-	[ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null
+	local rc=$?
+	set +x
+	if [ -n "$GW_PID" ]; then
+		kill "$GW_PID" 2>/dev/null
+		wait "$GW_PID" 2>/dev/null || true
+	fi
 	docker_env_stop # only stops a daemon this script started
-	rm -rf "$T"
+	rm -rf "$T" 2>/dev/null || true
+	exit $rc
 }
 trap finish EXIT
 if curl -s -m 2 --unix-socket /var/run/docker.sock http://docker/_ping 2>/dev/null | grep -q OK; then
