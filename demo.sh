@@ -27,7 +27,7 @@ chmod 0755 "$T"
 GW_PID=
 finish() {
 	local rc=$?
-	set +x
+	set +xe
 	if [ -n "$GW_PID" ]; then
 		kill "$GW_PID" 2>/dev/null
 		wait "$GW_PID" 2>/dev/null || true
