@@ -152,7 +152,7 @@ podman_env_conmons() {
 	for f in /proc/[0-9]*/cmdline; do
 		pid=${f#/proc/}
 		pid=${pid%/cmdline}
-		tr '\0' ' ' <"$f" 2>/dev/null | grep -q "^/usr/bin/conmon .*$PM_DIR/" && echo "$pid"
+		{ tr '\0' ' ' <"$f"; } 2>/dev/null | grep -q "^/usr/bin/conmon .*$PM_DIR/" && echo "$pid"
 	done
 	return 0
 }
