@@ -70,6 +70,31 @@ static int run_wait(const char *file, char *const argv[])
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Wait until the driver listens on sock (bind() creates the file, connect()
+ * works once it listens). */
+static void driver_wait_listening(const char *what)
+{
+	for (int64_t end = now_ms() + 15000; now_ms() < end; sleep_ms(20)) {
+		struct stat st;
+		int wst;
+		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+			struct sockaddr_un sa = {.sun_family = AF_UNIX};
+			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+			int up = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+			if (fd >= 0)
+				close(fd);
+			if (up)
+				return;
+		}
+		if (waitpid(driver_pid, &wst, WNOHANG) == driver_pid) {
+			driver_pid = -1;
+			cr_assert_fail("%s exited before listening (status %d)", what, wst);
+		}
+	}
+	cr_assert_fail("%s did not listen on %s within 15 s", what, sock);
+}
+
 static void driver_start(const char *const *extra)
 {
 	char script[512];
@@ -90,26 +115,22 @@ static void driver_start(const char *const *extra)
 	cr_assert_eq(posix_spawn(&driver_pid, "/usr/bin/python3", NULL, NULL,
 				 (char *const *)argv, environ),
 		     0);
-	for (int64_t end = now_ms() + 15000; now_ms() < end; sleep_ms(20)) {
-		struct stat st;
-		int wst;
-		if (lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
-			/* The file exists from bind(); wait for listen() too. */
-			int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-			struct sockaddr_un sa = {.sun_family = AF_UNIX};
-			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-			int up = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-			if (fd >= 0)
-				close(fd);
-			if (up)
-				return;
-		}
-		if (waitpid(driver_pid, &wst, WNOHANG) == driver_pid) {
-			driver_pid = -1;
-			cr_assert_fail("py_driver.py exited before listening (status %d)", wst);
-		}
-	}
-	cr_assert_fail("py_driver.py did not create %s within 15 s", sock);
+	driver_wait_listening("py_driver.py");
+}
+
+/* The project's C test driver (tests/fixtures/test-driver) on sock, keeping
+ * its sandboxes in tdir/state across restarts. */
+static void cdriver_start(void)
+{
+	char bin[512], state[160];
+	snprintf(bin, sizeof(bin), "%s/tests/fixtures/test-driver", env_dir("OSH_BUILDDIR"));
+	snprintf(state, sizeof(state), "%s/state", tdir);
+	const char *argv[] = {"test-driver", "--socket", sock, "--ready-delay-ms", "0",
+			      "--state", state, "--log-level", "warn", NULL};
+	unlink(sock);
+	cr_assert_eq(posix_spawn(&driver_pid, bin, NULL, NULL, (char *const *)argv, environ), 0,
+		     "cannot start %s", bin);
+	driver_wait_listening("test-driver");
 }
 
 /* Wait for the driver to exit on its own; returns its exit code. */
@@ -952,4 +973,199 @@ Test(plugin_symbols, remote_uds_exports_only_the_entry)
 	cr_assert_eq(pclose(p), 0, "%s failed", cmd);
 	cr_expect_eq(entry, 1);
 	cr_expect_eq(text, 0);
+}
+
+/* ---- the same plugin against the project's C test driver -------------- */
+
+TestSuite(remote_uds_c, .init = setup, .fini = teardown, .timeout = 40);
+
+static reply c_create(void *inst, const char *id, const char *image)
+{
+	Openshell__Compute__V1__DriverSandboxTemplate tpl =
+		OPENSHELL__COMPUTE__V1__DRIVER_SANDBOX_TEMPLATE__INIT;
+	tpl.image = (char *)image;
+	Openshell__Compute__V1__DriverSandboxSpec spec =
+		OPENSHELL__COMPUTE__V1__DRIVER_SANDBOX_SPEC__INIT;
+	spec.template_ = &tpl;
+	Openshell__Compute__V1__DriverSandbox sb = OPENSHELL__COMPUTE__V1__DRIVER_SANDBOX__INIT;
+	sb.id = (char *)id;
+	sb.name = (char *)id;
+	sb.workspace = "default";
+	sb.spec = &spec;
+	Openshell__Compute__V1__CreateSandboxRequest req =
+		OPENSHELL__COMPUTE__V1__CREATE_SANDBOX_REQUEST__INIT;
+	req.sandbox = &sb;
+	return call(inst, drv->create_sandbox, &req.base);
+}
+
+static reply c_by_id(void *inst, openshell_unary_fn_v1 fn, const char *id)
+{
+	/* Get/Stop/Start/Delete requests share fields 1 and 2. */
+	Openshell__Compute__V1__GetSandboxRequest req =
+		OPENSHELL__COMPUTE__V1__GET_SANDBOX_REQUEST__INIT;
+	req.sandbox_id = (char *)id;
+	return call(inst, fn, &req.base);
+}
+
+Test(remote_uds_c, every_rpc_round_trips)
+{
+	test_host th;
+	cdriver_start();
+	void *inst = open_ok(&th, sock, NULL);
+
+	reply r = get_caps(inst);
+	expect_ok(&r);
+	Openshell__Compute__V1__GetCapabilitiesResponse *caps =
+		openshell__compute__v1__get_capabilities_response__unpack(NULL, r.len, r.data);
+	cr_assert(caps);
+	cr_assert_str_eq(caps->driver_name, "test");
+	cr_assert_str_eq(caps->default_image, "test/default:latest");
+	openshell__compute__v1__get_capabilities_response__free_unpacked(caps, NULL);
+	reply_free(&r);
+
+	Openshell__Compute__V1__GetGatewayListenerRequirementsRequest lreq =
+		OPENSHELL__COMPUTE__V1__GET_GATEWAY_LISTENER_REQUIREMENTS_REQUEST__INIT;
+	r = call(inst, drv->get_gateway_listener_requirements, &lreq.base);
+	cr_assert(r.code == OPENSHELL_STATUS_OK || r.code == OPENSHELL_STATUS_UNIMPLEMENTED,
+		  "listener requirements: %d %s", r.code, r.msg ? r.msg : "");
+	reply_free(&r);
+
+	/* Validate: a missing image is the driver's FAILED_PRECONDITION, passed through. */
+	Openshell__Compute__V1__DriverSandboxTemplate tpl =
+		OPENSHELL__COMPUTE__V1__DRIVER_SANDBOX_TEMPLATE__INIT;
+	tpl.image = "missing/x";
+	Openshell__Compute__V1__DriverSandboxSpec spec =
+		OPENSHELL__COMPUTE__V1__DRIVER_SANDBOX_SPEC__INIT;
+	spec.template_ = &tpl;
+	Openshell__Compute__V1__DriverSandbox sb = OPENSHELL__COMPUTE__V1__DRIVER_SANDBOX__INIT;
+	sb.id = "v-1";
+	sb.name = "v-1";
+	sb.spec = &spec;
+	Openshell__Compute__V1__ValidateSandboxCreateRequest vreq =
+		OPENSHELL__COMPUTE__V1__VALIDATE_SANDBOX_CREATE_REQUEST__INIT;
+	vreq.sandbox = &sb;
+	r = call(inst, drv->validate_sandbox_create, &vreq.base);
+	cr_assert_eq(r.code, OPENSHELL_STATUS_FAILED_PRECONDITION, "%d %s", r.code, r.msg);
+	cr_assert(strstr(r.msg, "missing/x"), "%s", r.msg);
+	reply_free(&r);
+	tpl.image = "test/img";
+	r = call(inst, drv->validate_sandbox_create, &vreq.base);
+	expect_ok(&r);
+	reply_free(&r);
+
+	r = c_create(inst, "c-1", "test/img");
+	expect_ok(&r);
+	reply_free(&r);
+	r = c_create(inst, "c-1", "test/img");
+	cr_assert_eq(r.code, OPENSHELL_STATUS_ALREADY_EXISTS, "%d %s", r.code, r.msg);
+	reply_free(&r);
+
+	Openshell__Compute__V1__DriverSandbox *got = get_sandbox(inst, "c-1");
+	cr_assert_str_eq(got->name, "c-1");
+	openshell__compute__v1__driver_sandbox__free_unpacked(got, NULL);
+
+	Openshell__Compute__V1__ListSandboxesRequest lsreq =
+		OPENSHELL__COMPUTE__V1__LIST_SANDBOXES_REQUEST__INIT;
+	r = call(inst, drv->list_sandboxes, &lsreq.base);
+	expect_ok(&r);
+	Openshell__Compute__V1__ListSandboxesResponse *ls =
+		openshell__compute__v1__list_sandboxes_response__unpack(NULL, r.len, r.data);
+	cr_assert(ls);
+	cr_assert_eq(ls->n_sandboxes, 1);
+	cr_assert_str_eq(ls->sandboxes[0]->id, "c-1");
+	openshell__compute__v1__list_sandboxes_response__free_unpacked(ls, NULL);
+	reply_free(&r);
+
+	r = c_by_id(inst, drv->stop_sandbox, "c-1");
+	expect_ok(&r);
+	reply_free(&r);
+	r = c_by_id(inst, drv->start_sandbox, "c-1");
+	expect_ok(&r);
+	reply_free(&r);
+	r = c_by_id(inst, drv->stop_sandbox, "nope");
+	cr_assert_eq(r.code, OPENSHELL_STATUS_NOT_FOUND, "%d %s", r.code, r.msg);
+	reply_free(&r);
+
+	r = c_by_id(inst, drv->delete_sandbox, "c-1");
+	expect_ok(&r);
+	Openshell__Compute__V1__DeleteSandboxResponse *del =
+		openshell__compute__v1__delete_sandbox_response__unpack(NULL, r.len, r.data);
+	cr_assert(del && del->deleted, "first delete says deleted");
+	openshell__compute__v1__delete_sandbox_response__free_unpacked(del, NULL);
+	reply_free(&r);
+	r = c_by_id(inst, drv->delete_sandbox, "c-1");
+	expect_ok(&r);
+	del = openshell__compute__v1__delete_sandbox_response__unpack(NULL, r.len, r.data);
+	cr_assert(del && !del->deleted, "second delete: nothing was there");
+	openshell__compute__v1__delete_sandbox_response__free_unpacked(del, NULL);
+	reply_free(&r);
+
+	Openshell__Compute__V1__EnsureWorkspaceRequest ew =
+		OPENSHELL__COMPUTE__V1__ENSURE_WORKSPACE_REQUEST__INIT;
+	ew.workspace = "team-a";
+	r = call(inst, drv->ensure_workspace, &ew.base);
+	expect_ok(&r);
+	reply_free(&r);
+	r = call(inst, drv->delete_workspace, &ew.base); /* same wire shape */
+	expect_ok(&r);
+	reply_free(&r);
+	drv->close(inst);
+}
+
+/* Sandbox snapshots of a watch arrive in the order the sandboxes changed;
+ * a driver killed mid-stream ends the watch with UNAVAILABLE naming the
+ * socket, and once it is back the next call succeeds. */
+Test(remote_uds_c, watch_in_order_then_driver_dies_and_returns)
+{
+	test_host th;
+	test_sink ts;
+	cdriver_start();
+	void *inst = open_ok(&th, sock, NULL);
+	sink_init(&ts, inst);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, watch_thread, &ts), 0);
+	sleep_ms(200); /* the stream is open (no sandboxes to replay yet) */
+	const char *ids[] = {"w-0", "w-1", "w-2"};
+	for (int i = 0; i < 3; i++) {
+		reply r = c_create(inst, ids[i], "test/img");
+		expect_ok(&r);
+		reply_free(&r);
+	}
+	for (int64_t end = now_ms() + 5000; now_ms() < end && __atomic_load_n(&ts.n, __ATOMIC_SEQ_CST) < 6;)
+		sleep_ms(20);
+	/* The first appearances of the ids follow creation order. */
+	const char *first[3];
+	int seen = 0;
+	for (int i = 0; i < ts.n && i < 32 && seen < 3; i++) {
+		int known = strcmp(ts.ids[i], "?") == 0;
+		for (int j = 0; j < seen && !known; j++)
+			known = strcmp(first[j], ts.ids[i]) == 0;
+		if (!known)
+			first[seen++] = ts.ids[i];
+	}
+	cr_assert_eq(seen, 3, "saw %d of 3 sandboxes in %d events", seen, ts.n);
+	for (int i = 0; i < 3; i++)
+		cr_assert_str_eq(first[i], ids[i], "sandbox %d appeared as %s", i, first[i]);
+
+	kill(driver_pid, SIGKILL);
+	waitpid(driver_pid, NULL, 0);
+	driver_pid = -1;
+	pthread_join(t, NULL);
+	cr_assert_eq(ts.rc, OPENSHELL_STATUS_UNAVAILABLE, "watch ended with %d %s", ts.rc,
+		     ts.msg ? ts.msg : "");
+	cr_assert(ts.msg && strstr(ts.msg, sock), "message names the socket: %s", ts.msg);
+	free(ts.msg);
+
+	reply r = get_caps(inst);
+	expect_unavailable(&r);
+	reply_free(&r);
+
+	cdriver_start(); /* same state file: the sandboxes are still there */
+	r = get_caps(inst);
+	expect_ok(&r);
+	reply_free(&r);
+	Openshell__Compute__V1__DriverSandbox *got = get_sandbox(inst, "w-1");
+	cr_assert_str_eq(got->id, "w-1");
+	openshell__compute__v1__driver_sandbox__free_unpacked(got, NULL);
+	drv->close(inst);
 }
