@@ -100,6 +100,18 @@ wait_for_socket "$GW_SOCK"
 info=$(cli -o json gateway info)
 check "--compute-driver-socket binds kyma to remote-uds" grep -q '"kyma"' <<<"$info"
 
+# Several drivers at once: one GetGatewayInfo entry each, in the order given.
+stop_gateway
+rm -f "$GW_SOCK"
+"$GW" --driver-dir "$DRIVER_DIR" --drivers "alpha@$DRV_SOCK,beta@$DRV_SOCK" \
+	--bind-address "unix:$GW_SOCK" --db-url "sqlite:$DB" >>"$T/gateway.log" 2>&1 &
+GW_PID=$!
+wait_for_socket "$GW_SOCK"
+info=$(cli -o json gateway info)
+check "two drivers: GetGatewayInfo lists both in order" /usr/bin/python3 -c "
+import json,sys; d=json.loads(sys.argv[1])['compute_drivers']
+assert [x['name'] for x in d]==['alpha','beta'], d" "$info"
+
 # Malformed protobuf straight to the gateway: INVALID_ARGUMENT, still serving.
 check "garbage bytes get INVALID_ARGUMENT and the gateway keeps serving" /usr/bin/python3 - "$GW_SOCK" <<'PY'
 import sys, grpc
