@@ -1169,6 +1169,11 @@ static int lc_sleep(osh_lifecycle *lc, int64_t ms)
 	return s;
 }
 
+static int lc_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* ListSandboxes and apply every snapshot; then, for the driver that owns
  * the rows, look at rows the list did not mention. */
 static void lc_resync(struct lc_reconciler *r)
@@ -1199,13 +1204,19 @@ static void lc_resync(struct lc_reconciler *r)
 	if (r->driver == lc->driver) {
 		osh_object **objs = NULL;
 		size_t n = 0;
-		if (osh_store_list(lc->store, LC_TYPE, NULL, NULL, 0, 0, 0, &objs, &n) ==
-		    OSH_STORE_OK) {
+		/* The listed ids, sorted, so each row is looked up in O(log n). */
+		const char **ids = calloc(list->n_sandboxes ? list->n_sandboxes : 1, sizeof(*ids));
+		for (size_t j = 0; ids && j < list->n_sandboxes; j++)
+			ids[j] = list->sandboxes[j]->id;
+		if (ids)
+			qsort(ids, list->n_sandboxes, sizeof(*ids), lc_cmp_str);
+		if (ids && osh_store_list(lc->store, LC_TYPE, NULL, NULL, 0, 0, 0, &objs, &n) ==
+				   OSH_STORE_OK) {
 			for (size_t i = 0; i < n && !lc->stopping; i++) {
 				osh_object *o = objs[i];
-				int listed = 0;
-				for (size_t j = 0; j < list->n_sandboxes && !listed; j++)
-					listed = strcmp(list->sandboxes[j]->id, o->id) == 0;
+				const char *key = o->id;
+				int listed = bsearch(&key, ids, list->n_sandboxes, sizeof(*ids),
+						     lc_cmp_str) != NULL;
 				if (listed || o->created_at_ms > started - lc->sweep_grace_ms ||
 				    o->updated_at_ms > started)
 					continue;
@@ -1218,6 +1229,7 @@ static void lc_resync(struct lc_reconciler *r)
 			}
 		}
 		osh_object_array_free(objs, n);
+		free(ids);
 	}
 	openshell__compute__v1__list_sandboxes_response__free_unpacked(list, NULL);
 }

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #define OSH_SERVER_ARMED_PER_METHOD 16
-#define OSH_SERVER_DEFAULT_WORKERS 8
+#define OSH_SERVER_DEFAULT_WORKERS 16
 #define OSH_CALL_DEFAULT_MAX_QUEUED 1024
 
 enum osh_tag_kind {

@@ -23,7 +23,9 @@ typedef struct osh_call osh_call;
  * osh_call_finish (now or later, from any thread). */
 typedef void (*osh_handler_fn)(osh_call *call, void *user_data);
 
-/* workers: number of handler threads (0 = default 8). Needs osh_grpc_init(). */
+/* workers: number of handler threads (0 = default 16: handlers block on
+ * driver calls, so a few slow ones must not hold up the rest). Needs
+ * osh_grpc_init(). */
 osh_server *osh_server_new(unsigned workers);
 
 /* Before start. path ("/pkg.Service/Method") must outlive the server.
